@@ -1,0 +1,31 @@
+"""Helpers shared by the course notebooks: device and mode, data, plots, progress, checks.
+
+What a chapter teaches stays in the chapter; what several chapters need, or
+what is beside the point of a chapter, lives here.
+"""
+
+from .checks import assert_close, assert_shape, rel_error
+from .datasets import (
+    CIFAR10_CLASSES, FASHION_MNIST_CLASSES, MNIST_CLASSES, DataFileError, data_dir, get_loaders,
+    load_cifar10, load_fashion_mnist, load_mnist, load_omniglot, make_loader,
+)
+from .env import (
+    by_mode, describe_environment, get_device, in_colab, is_autograding, is_fast_mode,
+    seed_everything,
+)
+from .plotting import (
+    plot_histograms, plot_history, plot_image_rows, plot_latent_2d, plot_reconstructions,
+    show_images,
+)
+from .progress import progress
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError",
+    "assert_close", "assert_shape", "by_mode", "data_dir", "describe_environment",
+    "get_device", "get_loaders", "in_colab", "is_autograding", "is_fast_mode", "load_cifar10",
+    "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "plot_histograms",
+    "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
+    "rel_error", "seed_everything", "show_images",
+]

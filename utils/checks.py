@@ -1,0 +1,51 @@
+"""Numeric checks for exercise test cells, with Russian failure messages.
+
+Test cells call these so that a failing check tells the student what was
+compared, what was expected and how far off the answer is (CS231n-style
+relative error), instead of a bare ``AssertionError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _to_numpy(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def rel_error(actual, expected) -> float:
+    """max |a - e| / max(1e-8, |a| + |e|), elementwise, as in CS231n."""
+    a, e = _to_numpy(actual), _to_numpy(expected)
+    return float(np.max(np.abs(a - e) / np.maximum(1e-8, np.abs(a) + np.abs(e))))
+
+
+def assert_shape(tensor, shape, what: str = "результат") -> None:
+    """Fail with a readable message unless ``tensor.shape == shape``."""
+    got = tuple(getattr(tensor, "shape", ()))
+    if not isinstance(tensor, torch.Tensor):
+        raise AssertionError(f"{what}: ожидался torch.Tensor, получен {type(tensor).__name__}")
+    if got != tuple(shape):
+        raise AssertionError(f"{what}: ожидалась форма {tuple(shape)}, получена {got}")
+
+
+def assert_close(actual, expected, what: str = "результат", atol: float = 1e-6,
+                 rtol: float = 1e-5) -> None:
+    """Fail unless ``actual`` matches ``expected`` within ``atol + rtol * |expected|``."""
+    if isinstance(expected, torch.Tensor) and not isinstance(actual, torch.Tensor):
+        raise AssertionError(f"{what}: ожидался torch.Tensor, получен {type(actual).__name__}")
+    a, e = _to_numpy(actual), _to_numpy(expected)
+    if a.shape != e.shape:
+        raise AssertionError(f"{what}: ожидалась форма {e.shape}, получена {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise AssertionError(f"{what}: в ответе есть NaN или бесконечность")
+    if not np.allclose(a, e, atol=atol, rtol=rtol):
+        diff = float(np.max(np.abs(a - e)))
+        raise AssertionError(
+            f"{what}: значения не совпадают с эталоном "
+            f"(макс. абсолютная разница {diff:.3g}, относительная ошибка "
+            f"{rel_error(a, e):.3g}; допуск atol={atol:g}, rtol={rtol:g})"
+        )
