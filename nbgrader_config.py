@@ -8,7 +8,6 @@ NBGRADER_EXECUTION, which `utils.is_fast_mode()` honours).
 c = get_config()  # noqa: F821  (injected by traitlets)
 
 # --- layout -----------------------------------------------------------------
-c.CourseDirectory.root = "."
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "modules"
 c.CourseDirectory.submitted_directory = "submitted"

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .download import OfflineError, download, file_digest, verify_file
+from .download import OfflineError, download, file_digest, verify_file  # noqa: F401
 from .env import is_fast_mode
 from .idx import DataFileError, read_idx
 
@@ -72,6 +72,9 @@ FULL_SOURCES = {
 }
 _SUBSET_FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 _announced: set[str] = set()
+# Set once every source of some file has failed, so an offline session does not
+# wait on each mirror of each file in turn.
+_network_down = False
 
 
 def data_dir() -> Path:
@@ -114,6 +117,21 @@ def _read_idx_pair(images: str, labels: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _fetch(urls: list[str], dest: Path, **checksums) -> bool:
+    """Download ``dest`` from the first source that answers; False when none does."""
+    global _network_down
+    if _network_down:
+        return False
+    for url in urls:
+        try:
+            download(url, dest, **checksums)
+            return True
+        except OfflineError:
+            continue
+    _network_down = True
+    return False
+
+
 def _full_idx_paths(name: str, split: str, download_ok: bool) -> tuple[Path, Path] | None:
     """Paths of the verified full files, downloading them if allowed; None if unavailable."""
     spec = FULL_SOURCES[name]
@@ -123,15 +141,8 @@ def _full_idx_paths(name: str, split: str, download_ok: bool) -> tuple[Path, Pat
         path = folder / fname
         md5 = spec["uncompressed_md5"][fname]
         if not path.exists():
-            if not download_ok:
-                return None
-            for mirror in spec["mirrors"]:
-                try:
-                    download(mirror + fname, path, uncompressed_md5=md5)
-                    break
-                except OfflineError:
-                    continue
-            else:
+            urls = [mirror + fname for mirror in spec["mirrors"]]
+            if not download_ok or not _fetch(urls, path, uncompressed_md5=md5):
                 return None
         verify_full_once(path, md5)
         paths.append(path)
@@ -237,11 +248,7 @@ def _cifar_full_npz(download_ok: bool) -> Path | None:
     spec = FULL_SOURCES["cifar10"]
     archive = cache_dir() / "cifar10" / "cifar-10-python.tar.gz"
     if not archive.exists():
-        if not download_ok:
-            return None
-        try:
-            download(spec["url"], archive, md5=spec["md5"])
-        except OfflineError:
+        if not download_ok or not _fetch([spec["url"]], archive, md5=spec["md5"]):
             return None
     verify_file(archive, md5=spec["md5"])
     parts = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}

@@ -18,10 +18,6 @@ class OfflineError(RuntimeError):
     """No network (or the source did not answer): the caller falls back."""
 
 
-# Set after the first failed connection, so one offline session does not wait
-# on every mirror of every file in turn.
-_network_failed = False
-
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in chunks."""
@@ -66,11 +62,8 @@ def download(url: str, dest: str | Path, timeout: float = 15.0, **checksums) -> 
     ``OfflineError``; a file that arrives but fails its checksum is deleted and
     raises ``DataFileError``.
     """
-    global _network_failed
     if offline_forced():
         raise OfflineError("COURSE_OFFLINE=1: сеть отключена")
-    if _network_failed:
-        raise OfflineError("сеть недоступна (предыдущая попытка не удалась)")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
@@ -85,7 +78,6 @@ def download(url: str, dest: str | Path, timeout: float = 15.0, **checksums) -> 
                         out.write(chunk)
                         bar.update(len(chunk))
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            _network_failed = True
             raise OfflineError(f"{url}: {exc}") from exc
         verify_file(tmp, **checksums)
         shutil.move(str(tmp), dest)

@@ -1,0 +1,73 @@
+"""utils.env: device choice, seeding, the fast-mode switch, environment text."""
+
+import random
+
+import numpy as np
+import torch
+
+import utils
+from utils import env
+
+
+def test_get_device_is_cpu_here_and_honours_preference(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert utils.get_device() == torch.device("cpu")
+    assert utils.get_device("cpu") == torch.device("cpu")
+
+
+def test_get_device_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert utils.get_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert utils.get_device().type == "mps"
+
+
+def test_seed_everything_reproduces_all_generators():
+    def draw():
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    utils.seed_everything(123)
+    first = draw()
+    utils.seed_everything(123)
+    assert draw() == first
+    utils.seed_everything(124)
+    assert draw() != first
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_fast_mode_switch(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    assert not utils.is_fast_mode()
+    for value in ("1", "true", "YES", "on"):
+        monkeypatch.setenv("COURSE_FAST", value)
+        assert utils.is_fast_mode()
+    monkeypatch.setenv("COURSE_FAST", "0")
+    assert not utils.is_fast_mode()
+    assert utils.by_mode("fast", "full") == "full"
+    # nbgrader sets NBGRADER_EXECUTION while it autogrades: fast mode regardless of COURSE_FAST.
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert utils.is_fast_mode() and utils.is_autograding()
+    assert utils.by_mode("fast", "full") == "fast"
+
+
+def test_describe_environment_names_versions_device_and_mode(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    text = utils.describe_environment(torch.device("cpu"))
+    assert torch.__version__ in text and "cpu" in text and "быстрый" in text
+    assert str(torch.get_num_threads()) in text
+    monkeypatch.setenv("COURSE_FAST", "0")
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert "полный" in utils.describe_environment(torch.device("cpu"))
+
+
+def test_in_colab_follows_the_colab_module(monkeypatch):
+    import sys
+    import types
+
+    assert not env.in_colab()
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert env.in_colab()
