@@ -14,6 +14,9 @@ SUBMISSIONS ?= submitted
 CHAPTERS = $(notdir $(wildcard solutions/[0-9][0-9]_*))
 ASSIGNMENTS = $(if $(ASSIGNMENT),$(ASSIGNMENT),$(CHAPTERS))
 
+# Jupyter refuses to start as root (containers, CI) unless told to.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 # nbgrader shells out to tools in the environment; prefer its kernelspecs.
 export PATH := $(abspath $(BIN)):$(PATH)
 export JUPYTER_PREFER_ENV_PATH := 1
@@ -39,9 +42,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=. modules/
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/modules $(LAB_ROOT) $(LAB_ARGS)
 
 test: install
+	$(BIN)/ruff check utils tools tests nbgrader_config.py
 	$(PY) -m pytest
 
 release: install

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import sys
@@ -17,10 +18,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import NOTEBOOK_BUDGET_S, NOTEBOOK_SECONDS
-from course import (CHAPTERS, ROOT, grading, marked_regions, release_notebook,
-                    solution_notebook)
+from course import CHAPTERS, ROOT, grading, marked_regions, release_notebook, solution_notebook
+
 from tools import build_notebooks
 
 pytestmark = pytest.mark.skipif(not CHAPTERS, reason="no chapter in solutions/ yet")
@@ -120,6 +120,21 @@ def _nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, env=build_notebooks.tool_env(COURSE_FAST="1"))
 
 
+def _noisy_submission(solution):
+    """The solution with its first test cell deleted and stderr written in every exercise cell.
+
+    The configuration must restore the deleted cell from the gradebook and ignore
+    the stderr chatter (as PyTorch warnings would produce), so it still earns full marks.
+    """
+    nb = copy.deepcopy(solution)
+    tests = [c for c in nb.cells if grading(c).get("grade") and c.cell_type == "code"]
+    nb.cells.remove(tests[0])
+    for cell in nb.cells:
+        if cell.cell_type == "code" and grading(cell).get("grade"):
+            cell.source = "import sys; print('предупреждение', file=sys.stderr)\n" + cell.source
+    return nb
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Grade the solution and the blank release of every chapter as two students."""
@@ -133,12 +148,14 @@ def graded(tmp_path_factory):
         shutil.copy(ROOT / "solutions" / ch / f"{ch}.ipynb", root / "solutions" / ch)
         done = _nbgrader(root, "generate_assignment", ch, "--force")
         assert done.returncode == 0, done.stderr
-        sources = {"solution": ROOT / "solutions" / ch / f"{ch}.ipynb",
-                   "blank": ROOT / "modules" / ch / f"{ch}.ipynb"}
-        for student, src in sources.items():
+        solution = nbformat.read(ROOT / "solutions" / ch / f"{ch}.ipynb", as_version=4)
+        submissions = {"solution": solution,
+                       "blank": nbformat.read(ROOT / "modules" / ch / f"{ch}.ipynb", as_version=4),
+                       "noisy": _noisy_submission(solution)}
+        for student, nb in submissions.items():
             dest = root / "submitted" / student / ch
             dest.mkdir(parents=True)
-            shutil.copy(src, dest / f"{ch}.ipynb")
+            nbformat.write(nb, dest / f"{ch}.ipynb")
             start = time.perf_counter()
             done = _nbgrader(root, "autograde", ch, "--student", student)
             seconds = time.perf_counter() - start
@@ -182,6 +199,15 @@ def test_solution_earns_full_marks(graded, chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
+def test_deleted_test_cell_is_restored_and_stderr_costs_nothing(graded, chapter):
+    res = graded[(chapter, "noisy")]
+    assert res["returncode"] == 0, res["log"][-3000:]
+    expected = {k: v for k, v in graded[(chapter, "solution")]["grades"].items() if v[0] == "code"}
+    got = {k: v for k, v in res["grades"].items() if v[0] == "code"}
+    assert got == expected, f"{got}\n{_failure_report(graded, chapter, 'noisy')}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_blank_release_earns_zero_and_grader_survives(graded, chapter):
     res = graded[(chapter, "blank")]
     assert res["returncode"] == 0, res["log"][-3000:]
@@ -193,4 +219,5 @@ def test_blank_release_earns_zero_and_grader_survives(graded, chapter):
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_fast_mode_run_time_within_budget(graded, chapter):
     seconds = graded[(chapter, "solution")]["seconds"]
-    assert seconds < NOTEBOOK_BUDGET_S, f"{chapter}: {seconds:.0f} s in fast mode (budget {NOTEBOOK_BUDGET_S:.0f} s)"
+    assert seconds < NOTEBOOK_BUDGET_S, \
+        f"{chapter}: {seconds:.0f} s in fast mode (budget {NOTEBOOK_BUDGET_S:.0f} s)"

@@ -1,9 +1,9 @@
 """Repository wiring: the package lists, the Makefile targets, CI and ignores."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,11 +24,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
 import jupytext
 import nbformat
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_RE = re.compile(r"^\d\d_[a-z0-9_]+$")

@@ -6,15 +6,33 @@ what is beside the point of a chapter, lives here.
 
 from .checks import assert_close, assert_shape, rel_error
 from .datasets import (
-    CIFAR10_CLASSES, FASHION_MNIST_CLASSES, MNIST_CLASSES, DataFileError, data_dir, get_loaders,
-    load_cifar10, load_fashion_mnist, load_mnist, load_omniglot, make_loader,
+    CIFAR10_CLASSES,
+    FASHION_MNIST_CLASSES,
+    MNIST_CLASSES,
+    DataFileError,
+    data_dir,
+    get_loaders,
+    load_cifar10,
+    load_fashion_mnist,
+    load_mnist,
+    load_omniglot,
+    make_loader,
 )
 from .env import (
-    by_mode, describe_environment, get_device, in_colab, is_autograding, is_fast_mode,
+    by_mode,
+    describe_environment,
+    get_device,
+    in_colab,
+    is_autograding,
+    is_fast_mode,
     seed_everything,
 )
 from .plotting import (
-    plot_histograms, plot_history, plot_image_rows, plot_latent_2d, plot_reconstructions,
+    plot_histograms,
+    plot_history,
+    plot_image_rows,
+    plot_latent_2d,
+    plot_reconstructions,
     show_images,
 )
 from .progress import progress

@@ -104,12 +104,12 @@ def subset_file(relative: str) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _verified(path: str, sha256: str) -> None:
     verify_file(path, sha256=sha256)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read_idx_pair(images: str, labels: str) -> tuple[np.ndarray, np.ndarray]:
     x, y = read_idx(images), read_idx(labels)
     if len(x) != len(y):
@@ -149,7 +149,7 @@ def _full_idx_paths(name: str, split: str, download_ok: bool) -> tuple[Path, Pat
     return paths[0], paths[1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def verify_full_once(path: Path, uncompressed_md5: str) -> None:
     """Verify a cached full file once per process."""
     verify_file(path, uncompressed_md5=uncompressed_md5)
@@ -231,7 +231,7 @@ def load_fashion_mnist(split: str = "train", n: int | None = None, flatten: bool
     return _load_idx_dataset("fashion_mnist", split, n, flatten, scale, source, seed)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read_npz(path: str) -> dict:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -247,9 +247,8 @@ def _cifar_full_npz(download_ok: bool) -> Path | None:
         return target
     spec = FULL_SOURCES["cifar10"]
     archive = cache_dir() / "cifar10" / "cifar-10-python.tar.gz"
-    if not archive.exists():
-        if not download_ok or not _fetch([spec["url"]], archive, md5=spec["md5"]):
-            return None
+    if not archive.exists() and not (download_ok and _fetch([spec["url"]], archive, md5=spec["md5"])):
+        return None
     verify_file(archive, md5=spec["md5"])
     parts = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
     arrays = {}

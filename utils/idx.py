@@ -71,6 +71,6 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0 and no file name keep the .gz bytes identical on every rebuild.
-    with open(path, "wb") as raw_fh:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw_fh, mtime=0, compresslevel=9) as fh:
-            fh.write(header + array.tobytes())
+    with open(path, "wb") as raw_fh, gzip.GzipFile(filename="", mode="wb", fileobj=raw_fh,
+                                                     mtime=0, compresslevel=9) as fh:
+        fh.write(header + array.tobytes())

@@ -78,7 +78,7 @@ def plot_image_rows(rows: Mapping[str, object], n: int = 10, title: str | None =
     """Several aligned rows of images (e.g. noisy / denoised / clean), one row per key."""
     fig, axes = plt.subplots(len(rows), 1, figsize=(cell_size * n, cell_size * len(rows) + 0.5),
                              squeeze=False)
-    for ax, (name, images) in zip(axes[:, 0], rows.items()):
+    for ax, (name, images) in zip(axes[:, 0], rows.items(), strict=True):
         show_images(images[:n], nrow=n, value_range=value_range, image_shape=image_shape, ax=ax)
         ax.set_axis_on()
         ax.set_xticks([])
