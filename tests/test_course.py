@@ -121,17 +121,26 @@ def _nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _noisy_submission(solution):
-    """The solution with its first test cell deleted and stderr written in every exercise cell.
+    """The solution with its first test cell deleted and debug output to stderr in its code.
 
-    The configuration must restore the deleted cell from the gradebook and ignore
-    the stderr chatter (as PyTorch warnings would produce), so it still earns full marks.
+    Every solution body prints to stderr, so the test cells that call it show
+    stderr output (as PyTorch warnings would). The configuration must restore the
+    deleted cell from the gradebook and ignore the chatter: full marks still.
+    (Printing from the test cells themselves would prove nothing: nbgrader
+    overwrites them from the gradebook.)
     """
     nb = copy.deepcopy(solution)
     tests = [c for c in nb.cells if grading(c).get("grade") and c.cell_type == "code"]
     nb.cells.remove(tests[0])
     for cell in nb.cells:
-        if cell.cell_type == "code" and grading(cell).get("grade"):
-            cell.source = "import sys; print('предупреждение', file=sys.stderr)\n" + cell.source
+        if cell.cell_type == "code" and grading(cell).get("solution"):
+            lines = []
+            for line in cell.source.splitlines():
+                lines.append(line)
+                if "### BEGIN SOLUTION" in line:
+                    indent = line[: len(line) - len(line.lstrip())]
+                    lines.append(f"{indent}print('отладка', file=__import__('sys').stderr)")
+            cell.source = "\n".join(lines)
     return nb
 
 
