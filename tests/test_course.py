@@ -32,12 +32,7 @@ def test_generated_notebooks_are_current_and_rebuild_identically(tmp_path):
     problems = build_notebooks.check(ROOT)
     assert not problems, "run `make release`:\n" + "\n".join(problems)
     # Two builds of the same sources are byte-identical.
-    for name in ("pyproject.toml", "nbgrader_config.py", "README.md"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    for ch in CHAPTERS:
-        (tmp_path / "solutions" / ch).mkdir(parents=True)
-        shutil.copy(ROOT / "solutions" / ch / f"{ch}.py", tmp_path / "solutions" / ch)
-    (tmp_path / "modules").mkdir()
+    build_notebooks.copy_sources(ROOT, tmp_path)
     build_notebooks.build(tmp_path)
     first = build_notebooks.generated_files(tmp_path)
     build_notebooks.build(tmp_path)

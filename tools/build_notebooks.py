@@ -211,16 +211,21 @@ def generated_files(root: Path) -> dict[str, bytes]:
     return files
 
 
+def copy_sources(root: Path, scratch: Path) -> None:
+    """Copy only what the build reads (sources and settings) from ``root`` to ``scratch``."""
+    for name in ("pyproject.toml", "nbgrader_config.py", "README.md"):
+        shutil.copy(root / name, scratch / name)
+    for ch in chapters(root):
+        (scratch / "solutions" / ch).mkdir(parents=True)
+        shutil.copy(root / "solutions" / ch / f"{ch}.py", scratch / "solutions" / ch)
+    (scratch / "modules").mkdir()
+
+
 def check(root: Path = ROOT) -> list[str]:
     """Build a scratch copy and list the generated files that differ from ``root``."""
     with tempfile.TemporaryDirectory(prefix="course-build-") as tmp:
         scratch = Path(tmp)
-        for name in ("pyproject.toml", "nbgrader_config.py", "README.md"):
-            shutil.copy(root / name, scratch / name)
-        for ch in chapters(root):
-            (scratch / "solutions" / ch).mkdir(parents=True)
-            shutil.copy(root / "solutions" / ch / f"{ch}.py", scratch / "solutions" / ch)
-        (scratch / "modules").mkdir()
+        copy_sources(root, scratch)
         build(scratch)
         fresh, current = generated_files(scratch), generated_files(root)
     problems = []
