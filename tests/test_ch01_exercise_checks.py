@@ -6,33 +6,13 @@ and run in-process against each implementation below; nothing is trained.
 
 from __future__ import annotations
 
-import textwrap
-import warnings
-
 import pytest
-from course import cell_by_grade_id, solution_notebook
+from exercise_checks import graded_test_ids, run_test_cell
 
 CHAPTER = "01_autoencoders"
-PREAMBLE = """
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-import utils
-"""
 
 
-def run_test_cell(implementation: str, test_id: str) -> None:
-    """Define ``implementation``, then run the graded test cell ``test_id``."""
-    ns: dict = {}
-    exec(PREAMBLE, ns)
-    exec(textwrap.dedent(implementation), ns)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        exec(cell_by_grade_id(solution_notebook(CHAPTER), test_id), ns)
-
-
-# An autoencoder template: {enc} and {dec} build the layer lists, {fwd} is forward's body.
+# An autoencoder template: {body} is the body of __init__, {fwd} the body of forward.
 AE = """
 class Autoencoder(nn.Module):
     def __init__(self, input_dim=784, hidden_dims=(512, 256), latent_dim=32):
@@ -222,18 +202,16 @@ CASES_BAD = [(t, n, src) for t, e in EXERCISES.items() for n, src in e["wrong"].
 
 @pytest.mark.parametrize("test_id, name, source", CASES_OK, ids=[f"{t}:{n}" for t, n, _ in CASES_OK])
 def test_correct_implementations_pass(test_id, name, source):
-    run_test_cell(source, test_id)
+    run_test_cell(CHAPTER, source, test_id)
 
 
 @pytest.mark.parametrize("test_id, name, source", CASES_BAD, ids=[f"{t}:{n}" for t, n, _ in CASES_BAD])
 def test_plausible_mistakes_are_rejected(test_id, name, source):
     # Any exception counts: nbgrader scores a test cell 0 for a crash as for a failed assert.
     with pytest.raises(Exception):  # noqa: B017
-        run_test_cell(source, test_id)
+        run_test_cell(CHAPTER, source, test_id)
 
 
 def test_every_exercise_lists_at_least_three_mistakes():
-    graded = [c.metadata["nbgrader"]["grade_id"] for c in solution_notebook(CHAPTER).cells
-              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
-    assert sorted(graded) == sorted(EXERCISES)
+    assert sorted(graded_test_ids(CHAPTER)) == sorted(EXERCISES)
     assert all(len(e["wrong"]) >= 3 for e in EXERCISES.values())
