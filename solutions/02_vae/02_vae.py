@@ -131,7 +131,7 @@ def draw_vae():
              (7.0, "декодер\n20→400→784", "tab:green"), (8.8, "x̂\n784", "tab:gray")]
     for x0, text, color in boxes:
         ax.add_patch(plt.Rectangle((x0, 0.2), 1.2, 1.0, color=color, alpha=0.25))
-        ax.text(x0 + 0.6, 0.7, text, ha="center", va="center", fontsize=10)
+        ax.text(x0 + 0.6, 0.7, text, ha="center", va="center", fontsize=8.5)
     for (a, _, _), (b, _, _) in zip(boxes[:-1], boxes[1:]):
         ax.annotate("", xy=(b - 0.02, 0.7), xytext=(a + 1.22, 0.7), arrowprops=dict(arrowstyle="->"))
     ax.text(5.8, 1.75, "ε ~ N(0, I)", ha="center", color="tab:red")
