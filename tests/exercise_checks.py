@@ -34,3 +34,33 @@ def graded_test_ids(chapter: str) -> list[str]:
     """grade_ids of the autograded (code) test cells of a chapter."""
     return [grading(c)["grade_id"] for c in solution_notebook(chapter).cells
             if grading(c).get("grade") and c.cell_type == "code"]
+
+
+def exercise_tests(chapter: str, exercises: dict):
+    """The three tests every chapter's check file runs over its table of implementations.
+
+    ``exercises`` maps a test cell's grade_id to {"correct": {name: source},
+    "wrong": {name: source}}. Assign the returned functions to module-level
+    ``test_*`` names so that pytest collects them.
+    """
+    import pytest
+
+    ok = [(t, n, src) for t, e in exercises.items() for n, src in e["correct"].items()]
+    bad = [(t, n, src) for t, e in exercises.items() for n, src in e["wrong"].items()]
+
+    @pytest.mark.parametrize("test_id, name, source", ok, ids=[f"{t}:{n}" for t, n, _ in ok])
+    def test_correct_implementations_pass(test_id, name, source):
+        run_test_cell(chapter, source, test_id)
+
+    @pytest.mark.parametrize("test_id, name, source", bad, ids=[f"{t}:{n}" for t, n, _ in bad])
+    def test_plausible_mistakes_are_rejected(test_id, name, source):
+        # Any exception counts: nbgrader scores a test cell 0 for a crash as for a failed assert.
+        with pytest.raises(Exception):  # noqa: B017
+            run_test_cell(chapter, source, test_id)
+
+    def test_every_exercise_lists_at_least_three_mistakes():
+        assert sorted(graded_test_ids(chapter)) == sorted(exercises)
+        assert all(len(e["wrong"]) >= 3 for e in exercises.values())
+
+    return (test_correct_implementations_pass, test_plausible_mistakes_are_rejected,
+            test_every_exercise_lists_at_least_three_mistakes)

@@ -6,8 +6,7 @@ and run in-process against each implementation below; nothing is trained.
 
 from __future__ import annotations
 
-import pytest
-from exercise_checks import graded_test_ids, run_test_cell
+from exercise_checks import exercise_tests
 
 CHAPTER = "01_autoencoders"
 
@@ -196,22 +195,5 @@ def sparse_ae_loss(recon, x, z, l1_weight=1e-3):
     },
 }
 
-CASES_OK = [(t, n, src) for t, e in EXERCISES.items() for n, src in e["correct"].items()]
-CASES_BAD = [(t, n, src) for t, e in EXERCISES.items() for n, src in e["wrong"].items()]
-
-
-@pytest.mark.parametrize("test_id, name, source", CASES_OK, ids=[f"{t}:{n}" for t, n, _ in CASES_OK])
-def test_correct_implementations_pass(test_id, name, source):
-    run_test_cell(CHAPTER, source, test_id)
-
-
-@pytest.mark.parametrize("test_id, name, source", CASES_BAD, ids=[f"{t}:{n}" for t, n, _ in CASES_BAD])
-def test_plausible_mistakes_are_rejected(test_id, name, source):
-    # Any exception counts: nbgrader scores a test cell 0 for a crash as for a failed assert.
-    with pytest.raises(Exception):  # noqa: B017
-        run_test_cell(CHAPTER, source, test_id)
-
-
-def test_every_exercise_lists_at_least_three_mistakes():
-    assert sorted(graded_test_ids(CHAPTER)) == sorted(EXERCISES)
-    assert all(len(e["wrong"]) >= 3 for e in EXERCISES.values())
+(test_correct_implementations_pass, test_plausible_mistakes_are_rejected,
+ test_every_exercise_lists_at_least_three_mistakes) = exercise_tests(CHAPTER, EXERCISES)
