@@ -31,14 +31,21 @@ def cell_by_grade_id(nb, grade_id: str) -> str:
     raise KeyError(grade_id)
 
 
-def marked_regions(source: str, begin: str, end: str) -> list[str]:
-    """Lines strictly between ``### BEGIN X`` and ``### END X`` markers."""
-    lines, inside = [], False
+def split_regions(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:
+    """(lines strictly between ``begin`` and ``end`` markers, lines outside them and the markers)."""
+    inside_lines, outside_lines, inside = [], [], False
     for line in source.splitlines():
         if begin in line:
             inside = True
         elif end in line:
             inside = False
         elif inside:
-            lines.append(line)
-    return lines
+            inside_lines.append(line)
+        else:
+            outside_lines.append(line)
+    return inside_lines, outside_lines
+
+
+def marked_regions(source: str, begin: str, end: str) -> list[str]:
+    """Lines strictly between ``### BEGIN X`` and ``### END X`` markers."""
+    return split_regions(source, begin, end)[0]

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import NOTEBOOK_BUDGET_S, NOTEBOOK_SECONDS
-from course import CHAPTERS, ROOT, grading, marked_regions, release_notebook, solution_notebook
+from course import CHAPTERS, ROOT, grading, release_notebook, solution_notebook, split_regions
 
 from tools import build_notebooks
 
@@ -53,11 +53,10 @@ def _secret_lines(nb) -> tuple[list[str], str]:
     """Lines of solution and hidden-test regions, and the notebook's public text."""
     secret, public = [], []
     for cell in nb.cells:
-        hidden = marked_regions(cell.source, "BEGIN SOLUTION", "END SOLUTION")
-        hidden += marked_regions(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-        secret += hidden
-        hidden_set = set(hidden)
-        public += [line for line in cell.source.splitlines() if line not in hidden_set]
+        solution, rest = split_regions(cell.source, "BEGIN SOLUTION", "END SOLUTION")
+        hidden, rest = split_regions("\n".join(rest), "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        secret += solution + hidden
+        public += rest
     return secret, "\n".join(public)
 
 

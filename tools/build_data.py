@@ -105,27 +105,39 @@ def copy_omniglot(shared: Path, manifest: dict) -> None:
 
 
 def write_checksums(manifest: dict) -> None:
+    """Record the subsets' sums, keeping entries written by other tools (checkpoints)."""
+    target = ROOT / "utils" / "checksums.json"
+    merged = {k: v for k, v in json.loads(target.read_text()).items()
+              if k.startswith("checkpoints/")} if target.exists() else {}
     for rel, entry in manifest.items():
         path = ROOT / "data" / rel
         entry["sha256"] = file_digest(path)
         entry["bytes"] = path.stat().st_size
-    (ROOT / "utils" / "checksums.json").write_text(
-        json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
-        encoding="utf-8")
+        merged[rel] = entry
+    target.write_text(json.dumps(merged, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                      encoding="utf-8")
 
 
 def checksum_table(manifest: dict) -> str:
-    rows = ["| file | shape | bytes | sha256 |", "|---|---|---|---|"]
+    rows = ["| file | content | bytes | sha256 |", "|---|---|---|---|"]
     for rel in sorted(manifest):
         e = manifest[rel]
-        shape = e.get("shape") or {k: v for k, v in e["shapes"].items() if k.startswith("x_")}
-        rows.append(f"| `{rel}` | `{shape}` | {e['bytes']} | `{e['sha256']}` |")
+        if "trained" in e:
+            t = e["trained"]
+            content = (f"classifier, test accuracy {t['test_accuracy']:.4f} on {t['n_test']}, "
+                       f"trained on {t['n_train']} for {t['epochs']} epochs")
+        else:
+            content = f"`{e.get('shape') or {k: v for k, v in e['shapes'].items() if k.startswith('x_')}}`"
+        rows.append(f"| `{rel}` | {content} | {e['bytes']} | `{e['sha256']}` |")
     total = sum(e["bytes"] for e in manifest.values())
     rows.append(f"\nTotal: {total / 1e6:.1f} MB.")
     return "\n".join(rows)
 
 
-def update_readme(manifest: dict) -> None:
+def update_readme(manifest: dict | None = None) -> None:
+    """Rewrite the checksum table of data/README.md (default: from utils/checksums.json)."""
+    if manifest is None:
+        manifest = json.loads((ROOT / "utils" / "checksums.json").read_text())
     readme = ROOT / "data" / "README.md"
     text = readme.read_text(encoding="utf-8")
     head, rest = text.split(MARK_BEGIN)
@@ -144,7 +156,7 @@ def main() -> None:
     build_cifar(args.shared, manifest)
     copy_omniglot(args.shared, manifest)
     write_checksums(manifest)
-    update_readme(manifest)
+    update_readme()
     print(checksum_table(manifest))
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
     print(f"manifest digest {digest}")

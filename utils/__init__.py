@@ -4,6 +4,8 @@ What a chapter teaches stays in the chapter; what several chapters need, or
 what is beside the point of a chapter, lives here.
 """
 
+# utils.metrics: sample-quality scores (fid_score, class_coverage) for the generative chapters.
+from . import metrics
 from .checks import assert_close, assert_shape, rel_error
 from .datasets import (
     CIFAR10_CLASSES,
@@ -45,5 +47,5 @@ __all__ = [
     "get_device", "get_loaders", "in_colab", "is_autograding", "is_fast_mode", "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
-    "rel_error", "seed_everything", "show_images",
+    "metrics", "rel_error", "seed_everything", "show_images",
 ]
