@@ -7,6 +7,9 @@ metadata) -> modules/NN_slug/NN_slug.ipynb (student notebook, by
 regenerates the chapter table in README.md. `--check` builds into a scratch
 copy and fails if anything committed differs (stale or hand-edited).
 
+Every chapter's setup cell is the token {{setup_cell}}, filled from
+tools/templates/setup_cell.py, so the Colab bootstrap lives in one place.
+
 Cell headers in the sources carry short nbgrader markers that are expanded here:
   `grade_id="x" solution=true`            a cell the student fills in
   `grade_id="x" points=N`                 an autograded test cell
@@ -72,8 +75,13 @@ def badges(settings: dict, chapter: str) -> str:
             f"[![Открыть в Binder](https://mybinder.org/badge_logo.svg)]({binder})")
 
 
+SETUP_CELL = Path(__file__).resolve().parent / "templates" / "setup_cell.py"
+
+
 def stamp(text: str, settings: dict, chapter: str) -> str:
+    """Replace the build tokens; {{setup_cell}} first, since the template holds {{repo_url}}."""
     tokens = {
+        "{{setup_cell}}": SETUP_CELL.read_text(encoding="utf-8").rstrip("\n"),
         "{{badges}}": badges(settings, chapter),
         "{{repo_url}}": f"https://github.com/{settings['repository']}",
         "{{repo}}": settings["repository"],
@@ -212,7 +220,10 @@ def generated_files(root: Path) -> dict[str, bytes]:
 
 
 def copy_sources(root: Path, scratch: Path) -> None:
-    """Copy only what the build reads (sources and settings) from ``root`` to ``scratch``."""
+    """Copy only what the build reads (sources and settings) from ``root`` to ``scratch``.
+
+    The setup-cell template is read from this module's folder, not from ``root``.
+    """
     for name in ("pyproject.toml", "nbgrader_config.py", "README.md"):
         shutil.copy(root / name, scratch / name)
     for ch in chapters(root):

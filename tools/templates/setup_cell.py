@@ -1,0 +1,25 @@
+# В Colab скачиваем репозиторий курса; локально и в Binder находим пакет utils в родительских папках.
+import subprocess
+import sys
+from pathlib import Path
+
+COURSE_REPO = "{{repo_url}}"
+if "google.colab" in sys.modules and not Path("course").exists():
+    subprocess.run(["git", "clone", "--depth", "1", COURSE_REPO, "course"], check=True)
+for _root in [Path.cwd() / "course", Path.cwd(), *Path.cwd().parents]:
+    if (_root / "utils" / "__init__.py").exists():
+        sys.path.insert(0, str(_root))
+        break
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import utils
+
+device = utils.get_device()
+utils.seed_everything(42)
+FAST = utils.is_fast_mode()
+print(utils.describe_environment(device))
