@@ -1,20 +1,10 @@
-"""Shared fixtures, and the table of notebook run times printed after every run."""
+"""The table of notebook run times printed after every test run."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
 # Filled by tests/test_course.py: chapter -> seconds for a fast-mode autograde of the solution.
 NOTEBOOK_SECONDS: dict[str, float] = {}
 NOTEBOOK_BUDGET_S = 90.0
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return ROOT
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -12,7 +13,9 @@ CHAPTERS = sorted(p.name for p in (ROOT / "solutions").iterdir()
                   if p.is_dir() and re.match(r"^\d\d_[a-z0-9_]+$", p.name))
 
 
+@functools.cache
 def solution_notebook(chapter: str) -> nbformat.NotebookNode:
+    """The built solution notebook, read once per test session (callers do not mutate it)."""
     return nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
 
 
@@ -44,8 +47,3 @@ def split_regions(source: str, begin: str, end: str) -> tuple[list[str], list[st
         else:
             outside_lines.append(line)
     return inside_lines, outside_lines
-
-
-def marked_regions(source: str, begin: str, end: str) -> list[str]:
-    """Lines strictly between ``### BEGIN X`` and ``### END X`` markers."""
-    return split_regions(source, begin, end)[0]

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from course import ROOT
 
 import utils
 from utils import datasets, download
 from utils.idx import DataFileError, parse_idx, read_idx, write_idx
 
-ROOT = Path(__file__).resolve().parents[1]
 CHECKSUMS = json.loads((ROOT / "utils" / "checksums.json").read_text())
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from course import ROOT
 
 import utils
 from utils import metrics
 
-ROOT = Path(__file__).resolve().parents[1]
 CHECKSUMS = json.loads((ROOT / "utils" / "checksums.json").read_text())
 
 

@@ -1,12 +1,11 @@
 """Repository wiring: the package lists, the Makefile targets, CI and ignores."""
 
 import re
-from pathlib import Path
 
 import tomllib
 import yaml
+from course import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names that differ from the PyPI names in pyproject.toml
 CONDA_TO_PYPI = {"pytorch": "torch"}
 

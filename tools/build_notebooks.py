@@ -78,9 +78,9 @@ def badges(settings: dict, chapter: str) -> str:
 SETUP_CELL = Path(__file__).resolve().parent / "templates" / "setup_cell.py"
 
 
-def stamp(text: str, settings: dict, chapter: str) -> str:
-    """Replace the build tokens; {{setup_cell}} first, since the template holds {{repo_url}}."""
-    tokens = {
+def build_tokens(settings: dict, chapter: str) -> dict[str, str]:
+    """The build tokens of one chapter, in replacement order ({{setup_cell}} holds {{repo_url}})."""
+    return {
         "{{setup_cell}}": SETUP_CELL.read_text(encoding="utf-8").rstrip("\n"),
         "{{badges}}": badges(settings, chapter),
         "{{repo_url}}": f"https://github.com/{settings['repository']}",
@@ -88,6 +88,10 @@ def stamp(text: str, settings: dict, chapter: str) -> str:
         "{{branch}}": settings["branch"],
         "{{chapter}}": chapter,
     }
+
+
+def stamp(text: str, tokens: dict[str, str]) -> str:
+    """Replace every build token in ``text``."""
     for token, value in tokens.items():
         text = text.replace(token, value)
     return text
@@ -112,7 +116,7 @@ def nbgrader_metadata(meta: dict) -> dict | None:
 
 def source_to_notebook(src: Path, settings: dict) -> nbformat.NotebookNode:
     """Read a jupytext source and return the instructor notebook."""
-    chapter = src.stem
+    tokens = build_tokens(settings, src.stem)
     nb = jupytext.read(src)
     seen: dict[str, int] = {}
     for cell in nb.cells:
@@ -122,7 +126,7 @@ def source_to_notebook(src: Path, settings: dict) -> nbformat.NotebookNode:
         if grading:
             meta["nbgrader"] = grading
         cell.metadata = nbformat.from_dict(meta)
-        cell.source = stamp(cell.source, settings, chapter)
+        cell.source = stamp(cell.source, tokens)
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         # Stable ids keep rebuilds byte-identical (jupytext would draw random ones).

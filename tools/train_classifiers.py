@@ -1,6 +1,6 @@
 """Train the small CNN classifiers behind utils.metrics and commit their checkpoints.
 
-    .venv/bin/python -m tools.train_classifiers [--epochs 4]
+    .venv/bin/python -m tools.train_classifiers [--epochs 3]
 
 Uses the full training sets when they are in data/cache/ (after `make data`),
 else the committed subsets, and says which. Prints the test accuracy on the

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .download import OfflineError, download, file_digest, verify_file  # noqa: F401
+from .download import OfflineError, download, verify_file
 from .env import is_fast_mode
 from .idx import DataFileError, read_idx
 
@@ -355,6 +355,6 @@ def download_all() -> dict[str, str]:
 
 __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError",
-    "cache_dir", "data_dir", "download_all", "file_digest", "get_loaders", "load_cifar10",
+    "cache_dir", "data_dir", "download_all", "get_loaders", "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "subset_file",
 ]
