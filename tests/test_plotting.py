@@ -52,6 +52,15 @@ def test_rows_and_reconstructions_have_russian_row_names():
     assert len(fig.axes) == 3
 
 
+def test_column_titles_sit_above_the_centre_of_each_image():
+    fig = utils.plot_image_rows({"x_t": torch.rand(4, 1, 28, 28), "x0": torch.rand(4, 1, 28, 28)}, n=4,
+                                col_titles=["t=9", "t=5", "t=1", "t=0"])
+    texts = fig.axes[0].texts
+    assert [t.get_text() for t in texts] == ["t=9", "t=5", "t=1", "t=0"]
+    assert [t.get_position()[0] for t in texts] == [14.0, 44.0, 74.0, 104.0]  # 28-pixel images, 2-pixel gaps
+    assert not fig.axes[1].texts
+
+
 def test_latent_scatter_legend_and_validation():
     fig = utils.plot_latent_2d(torch.randn(100, 2), torch.arange(100) % 10, title="z")
     ax = fig.axes[0]

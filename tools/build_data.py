@@ -122,10 +122,14 @@ def checksum_table(manifest: dict) -> str:
     rows = ["| file | content | bytes | sha256 |", "|---|---|---|---|"]
     for rel in sorted(manifest):
         e = manifest[rel]
-        if "trained" in e:
-            t = e["trained"]
+        t = e.get("trained")
+        if t and "test_accuracy" in t:
             content = (f"classifier, test accuracy {t['test_accuracy']:.4f} on {t['n_test']}, "
                        f"trained on {t['n_train']} for {t['epochs']} epochs")
+        elif t:
+            kind = "weights" if rel.endswith(".pt") else "torch.export program"
+            content = (f"DDPM U-Net {kind}, {t['parameters']:,} parameters, trained on {t['n_train']} images "
+                       f"for {t['steps']} steps ({t['seconds'] / 60:.0f} min, {t['device']})")
         else:
             content = f"`{e.get('shape') or {k: v for k, v in e['shapes'].items() if k.startswith('x_')}}`"
         rows.append(f"| `{rel}` | {content} | {e['bytes']} | `{e['sha256']}` |")

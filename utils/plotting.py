@@ -74,8 +74,12 @@ def show_images(images, nrow: int = 8, title: str | None = None,
 
 
 def plot_image_rows(rows: Mapping[str, object], n: int = 10, title: str | None = None,
-                    value_range=None, image_shape=None, cell_size: float = 1.1):
-    """Several aligned rows of images (e.g. noisy / denoised / clean), one row per key."""
+                    value_range=None, image_shape=None, cell_size: float = 1.1,
+                    col_titles: Sequence[str] | None = None):
+    """Several aligned rows of images (e.g. noisy / denoised / clean), one row per key.
+
+    ``col_titles`` labels the columns above the first row (e.g. the noise step of each column).
+    """
     fig, axes = plt.subplots(len(rows), 1, figsize=(cell_size * n, cell_size * len(rows) + 0.5),
                              squeeze=False)
     for ax, (name, images) in zip(axes[:, 0], rows.items(), strict=True):
@@ -86,6 +90,13 @@ def plot_image_rows(rows: Mapping[str, object], n: int = 10, title: str | None =
         for spine in ax.spines.values():
             spine.set_visible(False)
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+    if col_titles is not None:
+        top = axes[0, 0]
+        width = top.get_images()[0].get_array().shape[1]
+        ncol = min(n, len(next(iter(rows.values()))))
+        step = (width + 2) / ncol  # show_images puts 2 pixels between images
+        for i, label in enumerate(list(col_titles)[:ncol]):
+            top.text(i * step + (step - 2) / 2, -2, str(label), ha="center", va="bottom", fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
