@@ -71,3 +71,11 @@ def test_in_colab_follows_the_colab_module(monkeypatch):
     assert not env.in_colab()
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     assert env.in_colab()
+
+
+def test_model_device_follows_parameters_then_buffers_and_defaults_to_cpu():
+    assert utils.model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
+    assert utils.model_device(torch.nn.Linear(2, 2).to("meta")) == torch.device("meta")
+    assert utils.model_device(torch.nn.BatchNorm1d(2, affine=False).to("meta")) == torch.device("meta")
+    assert utils.model_device(torch.nn.ReLU()) == torch.device("cpu")
+    assert utils.model_device(lambda x, t: x) == torch.device("cpu")

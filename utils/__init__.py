@@ -27,6 +27,7 @@ from .env import (
     in_colab,
     is_autograding,
     is_fast_mode,
+    model_device,
     seed_everything,
 )
 from .plotting import (
@@ -45,7 +46,7 @@ __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError",
     "assert_close", "assert_shape", "by_mode", "data_dir", "describe_environment",
     "get_device", "get_loaders", "in_colab", "is_autograding", "is_fast_mode", "load_cifar10",
-    "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "plot_histograms",
+    "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
     "metrics", "rel_error", "seed_everything", "show_images",
 ]

@@ -55,6 +55,18 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def model_device(model) -> torch.device:
+    """Device of a model's first parameter or buffer; CPU for a plain function or a model without any.
+
+    Samplers create their starting noise with it, so that they work for a
+    network on a GPU as for a test double written as a lambda.
+    """
+    if isinstance(model, torch.nn.Module):
+        for tensor in (*model.parameters(), *model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
 def seed_everything(seed: int = 42, deterministic: bool = True) -> int:
     """Seed python, numpy and torch (all devices); optionally ask for determinism.
 
