@@ -11,6 +11,9 @@ STAMP := $(VENV)/.installed-stamp
 # SUBMISSIONS=folder with <student>/<assignment>/<notebook>.ipynb.
 ASSIGNMENT ?=
 SUBMISSIONS ?= submitted
+# Submissions graded at once by `make autograde`; STUDENT=name regrades one student.
+JOBS ?= 1
+STUDENT ?=
 CHAPTERS = $(notdir $(wildcard solutions/[0-9][0-9]_*))
 ASSIGNMENTS = $(if $(ASSIGNMENT),$(ASSIGNMENT),$(CHAPTERS))
 
@@ -27,7 +30,8 @@ help:
 	@echo "make lab         start JupyterLab on the course (creates .venv first)"
 	@echo "make test        run the whole test suite (creates .venv first)"
 	@echo "make release     rebuild solutions/*.ipynb and modules/ from the sources"
-	@echo "make autograde   grade SUBMISSIONS (default: submitted/) for ASSIGNMENT (default: all)"
+	@echo "make autograde   grade SUBMISSIONS (default: submitted/) for ASSIGNMENT (default: all), JOBS at once;"
+	@echo "                 writes grading_report.csv (status and reason per student and notebook)"
 	@echo "make feedback    write HTML feedback for graded submissions"
 	@echo "make grades      export grades.csv"
 	@echo "make data        download the full datasets into data/cache (needs a network)"
@@ -58,7 +62,8 @@ autograde: install
 	@test -d "$(SUBMISSIONS)" || { echo "no submissions folder: $(SUBMISSIONS)"; exit 1; }
 	for a in $(ASSIGNMENTS); do \
 	  $(BIN)/nbgrader generate_assignment $$a --force --log-level=WARN && \
-	  $(BIN)/nbgrader autograde $$a --CourseDirectory.submitted_directory="$(SUBMISSIONS)" || exit 1; \
+	  $(PY) -m tools.grade $$a --submitted "$(SUBMISSIONS)" --jobs $(JOBS) $(if $(STUDENT),--student $(STUDENT)) \
+	    || exit 1; \
 	done
 
 feedback: install
@@ -72,5 +77,5 @@ data: install
 	$(PY) -c "import utils.datasets as d; [print(f'{k:15} {v}') for k, v in d.download_all().items()]"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache autograded feedback gradebook.db grades.csv
+	rm -rf $(VENV) .pytest_cache .ruff_cache autograded feedback gradebook.db grades.csv grading_report.csv .grading
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -71,7 +71,8 @@ def evaluate(ch: dict, model, schedule, n: int, batch: int, seed: int = 0) -> di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4500)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -87,10 +88,11 @@ def main() -> None:
     # channels_last makes the CPU convolutions about 1.5x faster; the weights are the same.
     model = ch["UNet"]().to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"training UNet ({n_params:,} parameters) on {len(images)} images for {args.steps} steps", flush=True)
+    print(f"training UNet ({n_params:,} parameters) on {len(images)} images for {args.steps} steps",
+          flush=True)
     start = time.perf_counter()
-    ema, losses = ch["train_diffusion"](model, images, schedule, steps=args.steps, batch_size=args.batch_size,
-                                        lr=args.lr)
+    ema, losses = ch["train_diffusion"](model, images, schedule, steps=args.steps,
+                                        batch_size=args.batch_size, lr=args.lr)
     seconds = time.perf_counter() - start
     ema = ema.to(memory_format=torch.contiguous_format).eval()
     info = {

@@ -1,0 +1,57 @@
+"""The diffusion checkpoint shipped for chapter 05: present, small, loadable both ways, as good as recorded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import utils
+from course import ROOT
+from tools.chapter_code import load_chapter
+
+WEIGHTS, PROGRAM = "checkpoints/ddpm_mnist.pt", "checkpoints/ddpm_mnist.pt2"
+CHECKSUMS = json.loads((ROOT / "utils" / "checksums.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def chapter():
+    return load_chapter("05_ddpm")
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    return torch.load(utils.datasets.subset_file(WEIGHTS), map_location="cpu", weights_only=True)
+
+
+def test_both_files_are_registered_and_together_under_10_mb():
+    sizes = [(ROOT / "data" / rel).stat().st_size for rel in (WEIGHTS, PROGRAM)]
+    assert all(CHECKSUMS[rel]["bytes"] == size for rel, size in zip((WEIGHTS, PROGRAM), sizes))
+    assert sum(sizes) <= 10 * 2**20
+
+
+def test_weights_fit_the_chapter_unet_and_the_program_computes_the_same(chapter, checkpoint):
+    net = chapter["UNet"]()
+    net.load_state_dict(checkpoint["state_dict"])  # strict: every layer named as in the chapter's table
+    program = torch.export.load(utils.datasets.subset_file(PROGRAM)).module()
+    torch.manual_seed(0)
+    x, t = torch.randn(5, 1, 28, 28), torch.tensor([0, 10, 250, 700, 999])
+    with torch.no_grad():
+        utils.assert_close(program(x, t), net.eval()(x, t), "torch.export program vs state dict", atol=1e-4)
+
+
+def test_training_record_says_how_it_was_trained(checkpoint):
+    info = checkpoint["info"]
+    assert info["timesteps"] == 1000 and info["schedule"] == "linear"
+    assert info["steps"] > 0 and info["seconds"] > 0 and info["n_train"] >= 20000
+    assert checkpoint["loss_curve"][-1] < checkpoint["loss_curve"][0] / 5
+
+
+def test_recorded_evaluation_meets_the_chapter_targets(checkpoint):
+    """Targets of the chapter: every digit >= 5% of 1000 DDPM samples; DDIM-50 >= 15x faster, score within 1.5x."""
+    ev = checkpoint["info"]["evaluation"]
+    assert ev["ddpm"]["min_share"] >= 0.05, ev["ddpm"]
+    assert ev["ddpm"]["seconds"] / ev["ddim50"]["seconds"] >= 15
+    assert ev["ddim50"]["fid"] <= 1.5 * ev["ddpm"]["fid"]
+    assert CHECKSUMS[WEIGHTS]["evaluation"]["ddpm"]["fid"] == ev["ddpm"]["fid"]

@@ -1,0 +1,1 @@
+"""Robust autograding around nbgrader: preflight repair, sandboxed kernels, isolation, parallelism, report."""

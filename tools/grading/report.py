@@ -1,0 +1,33 @@
+"""The per-submission status report written beside grades.csv."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .runner import NotebookResult
+
+COLUMNS = ["student", "notebook", "status", "score", "max_score", "reasons", "sandbox"]
+
+
+def write_report(results: list[NotebookResult], path: Path, sandbox_note: str) -> None:
+    """One row per student and notebook; regrading a student replaces that student's rows only."""
+    rows = {}
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(f)}
+    for r in results:
+        rows[(r.student, r.notebook)] = {
+            "student": r.student,
+            "notebook": r.notebook,
+            "status": r.status,
+            "score": "" if r.score is None else f"{r.score:g}",
+            "max_score": "" if r.max_score is None else f"{r.max_score:g}",
+            "reasons": "; ".join(r.reasons),
+            "sandbox": sandbox_note,
+        }
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for key in sorted(rows):
+            writer.writerow(rows[key])

@@ -1,0 +1,322 @@
+"""Grade every submission of an assignment, each on its own, and say what happened to each.
+
+One student's submission is graded by its own `nbgrader autograde --student`
+process, after `preflight` has repaired the notebook file, with the kernel in
+the sandbox of `sandbox`, and (with the default SQLite gradebook) into a
+private copy of the gradebook whose results are then copied into the main one
+by this process alone: SQLite is not safe for several writers, and a crash in
+one grading run cannot corrupt the class's gradebook. With a server gradebook
+(PostgreSQL `db_url`) the runs write to it directly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import sandbox
+from .preflight import Prepared, prepare_submission
+
+KERNEL_DIED = re.compile(r"DeadKernelError|Kernel died|kernel died|UnresponsiveKernelError")
+
+
+@dataclass
+class NotebookResult:
+    student: str
+    notebook: str
+    status: str = "not graded"  # graded | partly graded | not graded
+    score: float | None = None
+    max_score: float | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    course: Path
+    assignment: str
+    db_url: str
+    jobs: int = 1
+    limits: sandbox.Limits = field(default_factory=sandbox.Limits)
+    submission_timeout: int = 1200  # seconds for one student's whole assignment
+    sandbox_level: str = field(default_factory=sandbox.level)
+    submitted: Path | None = None  # default: <course>/submitted
+
+    @property
+    def submitted_dir(self) -> Path:
+        return self.submitted or self.course / "submitted"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+
+def _masters(s: Settings) -> dict[str, nbformat.NotebookNode]:
+    folder = s.course / "modules" / s.assignment
+    masters = {p.stem: nbformat.read(p, as_version=4) for p in sorted(folder.glob("*.ipynb"))}
+    if not masters:
+        raise SystemExit(f"no released notebooks in {folder}: run `make release` / generate_assignment first")
+    return masters
+
+
+def _cell_errors(path: Path) -> list[str]:
+    """Plain-English notes on the cells of a graded notebook that ended in a timeout or out of memory."""
+    notes = []
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "error":
+                continue
+            if out.ename in ("CellTimeoutError", "KeyboardInterrupt", "TimeoutError"):
+                notes.append(f"time limit hit in {where}")
+            elif out.ename == "MemoryError":
+                notes.append(f"out of memory in {where}")
+            elif out.ename == "RuntimeError" and "KERNEL-DIED" in out.evalue:
+                notes.append(f"{where} was disabled: the kernel died while running it")
+    return notes
+
+
+def _disable_cell_that_kills_the_kernel(
+    notebook: Path, settings: Settings, env: dict, workdir: Path
+) -> str | None:
+    """Run ``notebook`` cell by cell in the sandbox; replace the cell during which the kernel died.
+
+    Returns the cell's name, or None when the kernel survived (then the failure was something else).
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    nb = nbformat.read(notebook, as_version=4)
+    started: list[int] = []
+    client = NotebookClient(
+        nb,
+        timeout=settings.limits.cpu_seconds,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+        on_cell_start=lambda cell, cell_index: started.append(cell_index),
+    )
+    client.km = client.kernel_manager_class(
+        kernel_name="python3", transport="ipc", ip=str(Path(env["JUPYTER_RUNTIME_DIR"]) / "p")
+    )
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR")}
+    os.environ.update({k: env[k] for k in saved})
+    try:
+        client.execute()
+        return None
+    except (DeadKernelError, RuntimeError):
+        if not started:
+            return None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    index = started[-1]
+    nb = nbformat.read(notebook, as_version=4)
+    cell = nb.cells[index]
+    name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+    cell.source = (
+        "raise RuntimeError('KERNEL-DIED: ядро Python упало при выполнении этой ячейки; она отключена')"
+    )
+    nbformat.write(nb, notebook)
+    return name
+
+
+def _run_autograde(
+    s: Settings, student: str, staging_root: Path, db_url: str, env: dict
+) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "nbgrader",
+        "autograde",
+        s.assignment,
+        "--student",
+        student,
+        "--force",
+        f"--CourseDirectory.root={s.course}",
+        f"--CourseDirectory.submitted_directory={staging_root}",
+        f"--CourseDirectory.db_url={db_url}",
+        "--KernelManager.transport=ipc",
+        f"--KernelManager.ip={Path(env['JUPYTER_RUNTIME_DIR']) / 'k'}",
+    ]
+    try:
+        return subprocess.run(
+            cmd, cwd=s.course, env=env, text=True, capture_output=True, timeout=s.submission_timeout
+        )
+    except subprocess.TimeoutExpired as err:
+        return subprocess.CompletedProcess(
+            cmd, 124, err.stdout or "", f"TIMEOUT after {s.submission_timeout} s"
+        )
+
+
+def grade_one(s: Settings, student: str) -> tuple[list[NotebookResult], str]:
+    """Grade one student's submission; returns per-notebook results and the gradebook URL holding them."""
+    work = s.course / ".grading"
+    staging_root = work / "submitted"
+    prepared = prepare_submission(
+        s.submitted_dir / student / s.assignment, staging_root / student / s.assignment, _masters(s)
+    )
+    results = {p.notebook: NotebookResult(student, p.notebook, reasons=list(p.notes)) for p in prepared}
+    for p in prepared:
+        if p.fatal:
+            results[p.notebook].reasons.insert(0, p.fatal)
+    db_url = s.db_url
+    if s.is_sqlite:
+        private = work / "db" / f"{student}.db"
+        private.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(_sqlite_path(s.db_url, s.course), private)
+        db_url = f"sqlite:///{private}"
+    gradable = [p for p in prepared if p.path is not None]
+    if gradable:
+        _grade_prepared(s, student, gradable, staging_root, db_url, results)
+    return list(results.values()), db_url
+
+
+def _grade_prepared(
+    s: Settings,
+    student: str,
+    gradable: list[Prepared],
+    staging_root: Path,
+    db_url: str,
+    results: dict[str, NotebookResult],
+) -> None:
+    workdir = s.course / "autograded" / student / s.assignment
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="g") as runtime:
+        jupyter_path = Path(runtime) / "jupyter"
+        sandbox.write_kernelspec(
+            jupyter_path, sandbox.kernel_argv(s.sandbox_level, workdir, Path(runtime), s.limits, s.course)
+        )
+        env = {
+            **os.environ,
+            "JUPYTER_PATH": str(jupyter_path),
+            "JUPYTER_RUNTIME_DIR": runtime,
+            "COURSE_FAST": "1",
+            "COURSE_OFFLINE": "1",
+        }
+        for attempt in range(3):
+            done = _run_autograde(s, student, staging_root, db_url, env)
+            died = done.returncode != 0 and KERNEL_DIED.search(done.stderr or "")
+            missing = [p for p in gradable if not (workdir / f"{p.notebook}.ipynb").exists()]
+            if done.returncode == 0 and not missing:
+                break
+            if done.returncode == 124:
+                for p in gradable:
+                    results[p.notebook].reasons.append(
+                        f"whole submission over {s.submission_timeout} s: stopped"
+                    )
+                return
+            if not died or attempt == 2:
+                tail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
+                for p in gradable:
+                    results[p.notebook].reasons.append(f"nbgrader failed: {tail[0][:200]}")
+                return
+            for p in gradable:
+                if _disable_cell_that_kills_the_kernel(p.path, s, env, workdir) is None:
+                    results[p.notebook].reasons.append("the kernel died, but not reproducibly")
+    for p in gradable:
+        graded = workdir / f"{p.notebook}.ipynb"
+        if graded.exists():
+            results[p.notebook].reasons += _cell_errors(graded)
+
+
+def _sqlite_path(db_url: str, course: Path) -> Path:
+    path = Path(db_url.split("sqlite:///", 1)[1])
+    return path if path.is_absolute() else course / path
+
+
+def merge(private_url: str, main_url: str, assignment: str, student: str) -> None:
+    """Copy one student's automatic grades and comments from a private gradebook into the main one."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(private_url) as src, Gradebook(main_url) as dst:
+        try:
+            sub = src.find_submission(assignment, student)
+        except MissingEntry:
+            return
+        dst.update_or_create_student(student)
+        dst.update_or_create_submission(assignment, student, timestamp=sub.timestamp)
+        for nb in sub.notebooks:
+            target = dst.find_submission_notebook(nb.name, assignment, student)
+            target.flagged = nb.flagged
+            for grade in nb.grades:
+                g = dst.find_grade(grade.name, nb.name, assignment, student)
+                g.auto_score, g.needs_manual_grade = grade.auto_score, grade.needs_manual_grade
+            for comment in nb.comments:
+                c = dst.find_comment(comment.name, nb.name, assignment, student)
+                c.auto_comment = comment.auto_comment
+        dst.db.commit()
+
+
+def scores(db_url: str, assignment: str, results: list[NotebookResult]) -> None:
+    """Fill score, max score and status of each result from the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        for r in results:
+            try:
+                nb = gb.find_submission_notebook(r.notebook, assignment, r.student)
+            except MissingEntry:
+                continue
+            r.max_score = nb.max_score
+            if not r.reasons or not r.reasons[0].startswith(
+                ("notebook missing", "unreadable", "nbgrader failed", "whole submission")
+            ):
+                r.score = nb.score
+                trouble = any(
+                    w in " ".join(r.reasons)
+                    for w in ("time limit", "out of memory", "disabled", "kernel died")
+                )
+                r.status = "partly graded" if trouble else "graded"
+
+
+def grade_all(s: Settings, students: list[str] | None = None, log=print) -> list[NotebookResult]:
+    """Grade ``students`` (default: every folder in submitted/) ``s.jobs`` at a time."""
+    found = (
+        sorted(p.name for p in s.submitted_dir.iterdir() if (p / s.assignment).is_dir())
+        if s.submitted_dir.is_dir()
+        else []
+    )
+    students = students or found
+    log(
+        f"grading {len(students)} submission(s) of {s.assignment} with {s.jobs} job(s); kernel "
+        f"{sandbox.describe(s.sandbox_level)}"
+    )
+    results: list[NotebookResult] = []
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=s.jobs) as pool:
+        futures = {pool.submit(grade_one, s, student): student for student in students}
+        for future in as_completed(futures):
+            student = futures[future]
+            try:
+                student_results, db_url = future.result()
+            except Exception as err:  # noqa: BLE001 -- one student's failure never stops the batch
+                student_results = [
+                    NotebookResult(student, name, reasons=[f"grader error: {err!r}"[:300]])
+                    for name in _masters(s)
+                ]
+                db_url = None
+            if db_url and s.is_sqlite:
+                merge(db_url, s.db_url, s.assignment, student)
+            scores(s.db_url, s.assignment, student_results)
+            results += student_results
+            for r in student_results:
+                log(
+                    f"  {student:<20} {r.notebook:<18} {r.status:<14} "
+                    f"{'' if r.score is None else f'{r.score:g}/{r.max_score:g}'}  {'; '.join(r.reasons)}"
+                )
+    log(f"graded {len(students)} submission(s) in {time.perf_counter() - start:.1f} s")
+    return sorted(results, key=lambda r: (r.student, r.notebook))
