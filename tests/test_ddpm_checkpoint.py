@@ -1,4 +1,4 @@
-"""The diffusion checkpoint shipped for chapter 05: present, small, loadable both ways, as good as recorded."""
+"""The diffusion checkpoint shipped with chapter 05: present, small, loadable both ways, meets its targets."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from course import ROOT
 
 import utils
-from course import ROOT
 from tools.chapter_code import load_chapter
 
 WEIGHTS, PROGRAM = "checkpoints/ddpm_mnist.pt", "checkpoints/ddpm_mnist.pt2"
@@ -27,7 +27,7 @@ def checkpoint():
 
 def test_both_files_are_registered_and_together_under_10_mb():
     sizes = [(ROOT / "data" / rel).stat().st_size for rel in (WEIGHTS, PROGRAM)]
-    assert all(CHECKSUMS[rel]["bytes"] == size for rel, size in zip((WEIGHTS, PROGRAM), sizes))
+    assert all(CHECKSUMS[rel]["bytes"] == size for rel, size in zip((WEIGHTS, PROGRAM), sizes, strict=True))
     assert sum(sizes) <= 10 * 2**20
 
 
@@ -49,7 +49,7 @@ def test_training_record_says_how_it_was_trained(checkpoint):
 
 
 def test_recorded_evaluation_meets_the_chapter_targets(checkpoint):
-    """Targets of the chapter: every digit >= 5% of 1000 DDPM samples; DDIM-50 >= 15x faster, score within 1.5x."""
+    """Chapter targets: each digit >= 5% of 1000 DDPM samples; DDIM-50 >= 15x faster, score within 1.5x."""
     ev = checkpoint["info"]["evaluation"]
     assert ev["ddpm"]["min_share"] >= 0.05, ev["ddpm"]
     assert ev["ddpm"]["seconds"] / ev["ddim50"]["seconds"] >= 15

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course", type=Path, default=Path.cwd())
     parser.add_argument("--submitted", type=Path, default=None, help="default: COURSE/submitted")
     parser.add_argument("--report", type=Path, default=None)
-    parser.add_argument("--memory-mb", type=int, default=4096)
+    parser.add_argument("--memory-mb", type=int, default=6144)
     args = parser.parse_args(argv)
     course = args.course.resolve()
     settings = Settings(

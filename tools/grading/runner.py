@@ -11,6 +11,7 @@ one grading run cannot corrupt the class's gradebook. With a server gradebook
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -50,6 +51,7 @@ class Settings:
     submission_timeout: int = 1200  # seconds for one student's whole assignment
     sandbox_level: str = field(default_factory=sandbox.level)
     submitted: Path | None = None  # default: <course>/submitted
+    cell_timeout: int | None = None  # seconds per cell; default: Execute.timeout of nbgrader_config.py
 
     @property
     def submitted_dir(self) -> Path:
@@ -89,41 +91,31 @@ def _cell_errors(path: Path) -> list[str]:
 def _disable_cell_that_kills_the_kernel(
     notebook: Path, settings: Settings, env: dict, workdir: Path
 ) -> str | None:
-    """Run ``notebook`` cell by cell in the sandbox; replace the cell during which the kernel died.
+    """Find the cell during which the kernel dies (tools.grading.probe) and replace it by an error.
 
     Returns the cell's name, or None when the kernel survived (then the failure was something else).
     """
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    nb = nbformat.read(notebook, as_version=4)
-    started: list[int] = []
-    client = NotebookClient(
-        nb,
-        timeout=settings.limits.cpu_seconds,
-        allow_errors=True,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(workdir)}},
-        on_cell_start=lambda cell, cell_index: started.append(cell_index),
-    )
-    client.km = client.kernel_manager_class(
-        kernel_name="python3", transport="ipc", ip=str(Path(env["JUPYTER_RUNTIME_DIR"]) / "p")
-    )
-    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR")}
-    os.environ.update({k: env[k] for k in saved})
     try:
-        client.execute()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tools.grading.probe",
+                str(notebook),
+                str(workdir),
+                str(settings.cell_timeout or 120),
+            ],
+            cwd=sandbox.ROOT,
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=settings.submission_timeout,
+        )
+        index = json.loads(done.stdout.strip().splitlines()[-1])["died_at"]
+    except (subprocess.TimeoutExpired, IndexError, ValueError):
         return None
-    except (DeadKernelError, RuntimeError):
-        if not started:
-            return None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    index = started[-1]
+    if index is None:
+        return None
     nb = nbformat.read(notebook, as_version=4)
     cell = nb.cells[index]
     name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
@@ -152,6 +144,8 @@ def _run_autograde(
         "--KernelManager.transport=ipc",
         f"--KernelManager.ip={Path(env['JUPYTER_RUNTIME_DIR']) / 'k'}",
     ]
+    if s.cell_timeout:
+        cmd.append(f"--Execute.timeout={s.cell_timeout}")
     try:
         return subprocess.run(
             cmd, cwd=s.course, env=env, text=True, capture_output=True, timeout=s.submission_timeout
@@ -182,7 +176,20 @@ def grade_one(s: Settings, student: str) -> tuple[list[NotebookResult], str]:
     gradable = [p for p in prepared if p.path is not None]
     if gradable:
         _grade_prepared(s, student, gradable, staging_root, db_url, results)
+    _ensure_submission(db_url, s.assignment, student)
     return list(results.values()), db_url
+
+
+def _ensure_submission(db_url: str, assignment: str, student: str) -> None:
+    """Record the submission even when nothing in it could be graded: the gradebook shows 0, not nothing."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_submission(assignment, student)
+        except MissingEntry:
+            gb.update_or_create_student(student)
+            gb.update_or_create_submission(assignment, student)
 
 
 def _grade_prepared(
@@ -205,6 +212,8 @@ def _grade_prepared(
             "JUPYTER_PATH": str(jupyter_path),
             "JUPYTER_RUNTIME_DIR": runtime,
             "COURSE_FAST": "1",
+            # jupyter_client writes the connection file with tempfile: keep it where the sandbox sees it.
+            "TMPDIR": runtime,
             "COURSE_OFFLINE": "1",
         }
         for attempt in range(3):
@@ -224,6 +233,7 @@ def _grade_prepared(
                 for p in gradable:
                     results[p.notebook].reasons.append(f"nbgrader failed: {tail[0][:200]}")
                 return
+            workdir.mkdir(parents=True, exist_ok=True)  # nbgrader removes it after a failed run
             for p in gradable:
                 if _disable_cell_that_kills_the_kernel(p.path, s, env, workdir) is None:
                     results[p.notebook].reasons.append("the kernel died, but not reproducibly")

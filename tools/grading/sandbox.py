@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Limits:
-    memory_mb: int = 4096
+    memory_mb: int = 6144  # RLIMIT_DATA: heap and private writable mappings, not reserved address space
     cpu_seconds: int = 900
     file_mb: int = 256
     processes: int = 256
@@ -84,7 +84,7 @@ def _prlimit(limits: Limits) -> list[str]:
         return []
     args = [
         "prlimit",
-        f"--as={limits.memory_mb * 2**20}",
+        f"--data={limits.memory_mb * 2**20}",
         f"--cpu={limits.cpu_seconds}",
         f"--fsize={limits.file_mb * 2**20}",
     ]
@@ -105,8 +105,9 @@ def kernel_argv(lvl: str, workdir: Path, runtime: Path, limits: Limits, course: 
             p for p in (ROOT / "utils", ROOT / "data", ROOT / ".venv", ROOT / "pyproject.toml") if p.exists()
         ]
         argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-        for hidden in sorted({ROOT.resolve(), course.resolve()}, key=lambda p: len(p.parts)):
-            argv += ["--tmpfs", str(hidden)]
+        hidden = sorted({ROOT.resolve(), course.resolve()}, key=lambda p: len(p.parts))
+        for path in hidden:
+            argv += ["--tmpfs", str(path)]
         for path in visible:
             argv += ["--ro-bind", str(path), str(path)]
         venv = Path(sys.prefix)
@@ -119,6 +120,8 @@ def kernel_argv(lvl: str, workdir: Path, runtime: Path, limits: Limits, course: 
             "--bind",
             str(runtime),
             str(runtime),
+            # The emptied course folders stay read-only: no file can be written beside the notebook.
+            *[arg for path in reversed(hidden) for arg in ("--remount-ro", str(path))],
             "--chdir",
             str(workdir),
             "--unshare-net",
@@ -126,6 +129,12 @@ def kernel_argv(lvl: str, workdir: Path, runtime: Path, limits: Limits, course: 
             "--unshare-ipc",
             "--die-with-parent",
             "--new-session",
+            # ipykernel polls the PID in JPY_PARENT_PID, which does not exist in the new PID namespace.
+            "--unsetenv",
+            "JPY_PARENT_PID",
+            "--setenv",
+            "TMPDIR",
+            "/tmp",
             "--setenv",
             "HOME",
             "/tmp",
@@ -149,6 +158,8 @@ def write_kernelspec(jupyter_path: Path, argv: list[str]) -> None:
             {
                 "argv": argv,
                 "display_name": "Python 3 (grading sandbox)",
+                # Interrupt through the control channel: a signal to the launcher would stop at bwrap.
+                "interrupt_mode": "message",
                 "language": "python",
                 "env": {"NBGRADER_EXECUTION": "autograde", "COURSE_OFFLINE": "1"},
             },
