@@ -5,7 +5,12 @@ versions (release). Grading runs every notebook in fast mode (nbgrader sets
 NBGRADER_EXECUTION, which `utils.is_fast_mode()` honours).
 """
 
+import sys
+from pathlib import Path
+
 c = get_config()  # noqa: F821  (injected by traitlets)
+# Grading helpers (tools.grading) live beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # noqa: F821  (__file__ is set by traitlets)
 
 # --- layout -----------------------------------------------------------------
 c.CourseDirectory.source_directory = "solutions"
@@ -48,3 +53,11 @@ c.OverwriteCells.missing_cell_notification = (
     "Эта ячейка (id:{cell_id}) отсутствовала в сданной работе; "
     "nbgrader вернул её на место.\n\n"
 )
+
+# --- feedback ---------------------------------------------------------------
+# Students see which tests passed and the failure messages, not the hidden tests' code.
+c.GenerateFeedback.preprocessors = [
+    "tools.grading.feedback.HideHiddenTests",
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

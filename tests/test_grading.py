@@ -10,11 +10,14 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import threading
+from html import unescape
 from pathlib import Path
 
 import nbformat
@@ -378,3 +381,16 @@ def test_no_process_outlives_grading(graded):
         ["pgrep", "-f", "ipykernel_launcher"], capture_output=True, text=True
     ).stdout.split()
     assert not left, left
+
+
+def test_feedback_shows_messages_but_not_hidden_tests(graded):
+    course = graded["course"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT, "--force",
+                           "--student", "edited_tests"], cwd=course, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = (course / "feedback" / "edited_tests" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text("utf-8")
+    html = unescape(re.sub(r"<[^>]+>", "", page))  # the text a student reads
+    assert "square(3)" in html and "AssertionError" in html  # visible test and the failure are shown
+    assert "square(-2)" not in html and "BEGIN HIDDEN TESTS" not in html  # the hidden test is not
+    assert "скрытые тесты" in html
