@@ -13,6 +13,9 @@ c = get_config()  # noqa: F821  (injected by traitlets)
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # noqa: F821  (__file__ is set by traitlets)
 
 # --- layout -----------------------------------------------------------------
+# The course's id in the gradebook and the exchange (a server gradebook such as
+# PostgreSQL insists on one; tools.grading reads it from this line).
+c.CourseDirectory.course_id = "dl-course-ru"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "modules"
 c.CourseDirectory.submitted_directory = "submitted"

@@ -132,8 +132,8 @@ print("WRITE", _probe(lambda: pathlib.Path({outside!r}).write_text("x")))
 """
 
 
-def build_corpus(course: Path, port: int) -> dict[str, dict]:
-    """Write every case under course/submitted; return student -> expectations."""
+def build_corpus(course: Path, port: int, only: set[str] | None = None) -> dict[str, dict]:
+    """Write every case (or those in ``only``) under course/submitted; return student -> expectations."""
     source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     release = nbformat.read(course / "modules" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     good = _complete(release, source)
@@ -148,6 +148,8 @@ def build_corpus(course: Path, port: int) -> dict[str, dict]:
     cases: dict[str, dict] = {}
 
     def add(student, nb=None, *, status, score, reason=None, raw=None, name=ASSIGNMENT, extra=None):
+        if only is not None and student not in only:
+            return
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         if raw is not None:
@@ -271,19 +273,23 @@ def build_corpus(course: Path, port: int) -> dict[str, dict]:
     return cases
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("course")
+def make_course(course: Path, db_url: str) -> Path:
+    """A course folder with the mini assignment generated into the gradebook at ``db_url``."""
     shutil.copy(ROOT / "nbgrader_config.py", course)
     (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
     nbformat.write(source_notebook(), course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     done = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"],
-        cwd=course,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force",
+         f"--CourseDirectory.db_url={db_url.format(course=course)}"],
+        cwd=course, capture_output=True, text=True,
     )
     assert done.returncode == 0, done.stderr
+    return course
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp("course"), "sqlite:///{course}/gradebook.db")
     server = socket.create_server(("127.0.0.1", 0))
     threading.Thread(target=lambda: [server.accept() for _ in range(100)], daemon=True).start()
     cases = build_corpus(course, server.getsockname()[1])

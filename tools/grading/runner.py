@@ -62,6 +62,13 @@ class Settings:
         return self.db_url.startswith("sqlite")
 
 
+def course_id(course: Path) -> str:
+    """The course_id set in the course's nbgrader_config.py (nbgrader's default when none is)."""
+    config = course / "nbgrader_config.py"
+    found = re.search(r"course_id\s*=\s*[\"']([^\"']*)[\"']", config.read_text()) if config.exists() else None
+    return found.group(1) if found else "default_course"
+
+
 def _masters(s: Settings) -> dict[str, nbformat.NotebookNode]:
     folder = s.course / "modules" / s.assignment
     masters = {p.stem: nbformat.read(p, as_version=4) for p in sorted(folder.glob("*.ipynb"))}
@@ -176,15 +183,15 @@ def grade_one(s: Settings, student: str) -> tuple[list[NotebookResult], str]:
     gradable = [p for p in prepared if p.path is not None]
     if gradable:
         _grade_prepared(s, student, gradable, staging_root, db_url, results)
-    _ensure_submission(db_url, s.assignment, student)
+    _ensure_submission(db_url, s.assignment, student, course_id(s.course))
     return list(results.values()), db_url
 
 
-def _ensure_submission(db_url: str, assignment: str, student: str) -> None:
+def _ensure_submission(db_url: str, assignment: str, student: str, course: str) -> None:
     """Record the submission even when nothing in it could be graded: the gradebook shows 0, not nothing."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(db_url) as gb:
+    with Gradebook(db_url, course) as gb:
         try:
             gb.find_submission(assignment, student)
         except MissingEntry:
@@ -248,11 +255,11 @@ def _sqlite_path(db_url: str, course: Path) -> Path:
     return path if path.is_absolute() else course / path
 
 
-def merge(private_url: str, main_url: str, assignment: str, student: str) -> None:
+def merge(private_url: str, main_url: str, assignment: str, student: str, course: str) -> None:
     """Copy one student's automatic grades and comments from a private gradebook into the main one."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(private_url) as src, Gradebook(main_url) as dst:
+    with Gradebook(private_url, course) as src, Gradebook(main_url, course) as dst:
         try:
             sub = src.find_submission(assignment, student)
         except MissingEntry:
@@ -271,11 +278,11 @@ def merge(private_url: str, main_url: str, assignment: str, student: str) -> Non
         dst.db.commit()
 
 
-def scores(db_url: str, assignment: str, results: list[NotebookResult]) -> None:
+def scores(db_url: str, assignment: str, results: list[NotebookResult], course: str) -> None:
     """Fill score, max score and status of each result from the gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(db_url) as gb:
+    with Gradebook(db_url, course) as gb:
         for r in results:
             try:
                 nb = gb.find_submission_notebook(r.notebook, assignment, r.student)
@@ -320,8 +327,8 @@ def grade_all(s: Settings, students: list[str] | None = None, log=print) -> list
                 ]
                 db_url = None
             if db_url and s.is_sqlite:
-                merge(db_url, s.db_url, s.assignment, student)
-            scores(s.db_url, s.assignment, student_results)
+                merge(db_url, s.db_url, s.assignment, student, course_id(s.course))
+            scores(s.db_url, s.assignment, student_results, course_id(s.course))
             results += student_results
             for r in student_results:
                 log(
