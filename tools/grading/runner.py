@@ -212,7 +212,9 @@ def _grade_prepared(
     with tempfile.TemporaryDirectory(prefix="g") as runtime:
         jupyter_path = Path(runtime) / "jupyter"
         sandbox.write_kernelspec(
-            jupyter_path, sandbox.kernel_argv(s.sandbox_level, workdir, Path(runtime), s.limits, s.course)
+            jupyter_path,
+            sandbox.kernel_argv(s.sandbox_level, workdir, Path(runtime), s.limits, s.course),
+            threads=max(1, (os.cpu_count() or 1) // s.jobs) if s.jobs > 1 else None,
         )
         env = {
             **os.environ,

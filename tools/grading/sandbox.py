@@ -149,7 +149,7 @@ def kernel_argv(lvl: str, workdir: Path, runtime: Path, limits: Limits, course: 
     return [*_prlimit(limits), *python]
 
 
-def write_kernelspec(jupyter_path: Path, argv: list[str]) -> None:
+def write_kernelspec(jupyter_path: Path, argv: list[str], threads: int | None = None) -> None:
     """A `python3` kernelspec under ``jupyter_path`` (put first on JUPYTER_PATH) that runs ``argv``."""
     spec = jupyter_path / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
@@ -161,7 +161,12 @@ def write_kernelspec(jupyter_path: Path, argv: list[str]) -> None:
                 # Interrupt through the control channel: a signal to the launcher would stop at bwrap.
                 "interrupt_mode": "message",
                 "language": "python",
-                "env": {"NBGRADER_EXECUTION": "autograde", "COURSE_OFFLINE": "1"},
+                "env": {
+                    "NBGRADER_EXECUTION": "autograde",
+                    "COURSE_OFFLINE": "1",
+                    # N graders at once share the cores: one BLAS/OpenMP pool per core, not per grader.
+                    **({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}),
+                },
             },
             indent=1,
         )

@@ -1,0 +1,91 @@
+"""Grading throughput of one chapter: submissions per minute with JOBS=1 and JOBS=2.
+
+    python -m tools.grading.benchmark [--chapter 01_autoencoders] [--students 6] [--jobs 1 2]
+
+Builds a throw-away course with the chapter's assignment and N copies of a
+complete submission (the release with the solution cells filled in), grades
+them with tools.grading at each JOBS value and prints the figures for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from .runner import Settings, grade_all
+from .sandbox import ROOT
+
+
+def completed_submission(chapter: str) -> nbformat.NotebookNode:
+    """The released notebook with each solution cell replaced by the instructor's code."""
+    release = nbformat.read(ROOT / "modules" / chapter / f"{chapter}.ipynb", as_version=4)
+    source = nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in source.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    for cell in release.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return release
+
+
+def run(chapter: str, students: int, jobs: int) -> float:
+    course = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        shutil.copy(ROOT / "nbgrader_config.py", course)
+        shutil.copytree(ROOT / "solutions" / chapter, course / "solutions" / chapter)
+        subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", chapter, "--force"],
+            cwd=course,
+            check=True,
+            capture_output=True,
+        )
+        nb = completed_submission(chapter)
+        for i in range(students):
+            folder = course / "submitted" / f"student{i:02d}" / chapter
+            folder.mkdir(parents=True)
+            nbformat.write(nb, folder / f"{chapter}.ipynb")
+        start = time.perf_counter()
+        results = grade_all(
+            Settings(
+                course=course, assignment=chapter, db_url=f"sqlite:///{course / 'gradebook.db'}", jobs=jobs
+            ),
+            log=lambda _: None,
+        )
+        seconds = time.perf_counter() - start
+        graded = sum(r.status == "graded" for r in results)
+        print(
+            f"JOBS={jobs}: {students} submissions in {seconds:.1f} s = "
+            f"{60 * students / seconds:.2f} per minute ({graded}/{students} graded)",
+            flush=True,
+        )
+        return seconds
+    finally:
+        shutil.rmtree(course, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--chapter", default="01_autoencoders")
+    parser.add_argument("--students", type=int, default=6)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    times = {jobs: run(args.chapter, args.students, jobs) for jobs in args.jobs}
+    if 1 in times and 2 in times:
+        print(f"speed-up JOBS=2 / JOBS=1: {times[1] / times[2]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
