@@ -14,6 +14,8 @@ SUBMISSIONS ?= submitted
 # Submissions graded at once by `make autograde`; STUDENT=name regrades one student.
 JOBS ?= 1
 STUDENT ?=
+# Gradebook URL (default: CourseDirectory.db_url of nbgrader_config.py, i.e. gradebook.db).
+DB_URL ?=
 CHAPTERS = $(notdir $(wildcard solutions/[0-9][0-9]_*))
 ASSIGNMENTS = $(if $(ASSIGNMENT),$(ASSIGNMENT),$(CHAPTERS))
 
@@ -61,16 +63,20 @@ check-release: install
 autograde: install
 	@test -d "$(SUBMISSIONS)" || { echo "no submissions folder: $(SUBMISSIONS)"; exit 1; }
 	for a in $(ASSIGNMENTS); do \
-	  $(BIN)/nbgrader generate_assignment $$a --force --log-level=WARN && \
+	  $(BIN)/nbgrader generate_assignment $$a --force --log-level=WARN \
+	    $(if $(DB_URL),--CourseDirectory.db_url="$(DB_URL)") && \
 	  $(PY) -m tools.grade $$a --submitted "$(SUBMISSIONS)" --jobs $(JOBS) $(if $(STUDENT),--student $(STUDENT)) \
+	    $(if $(DB_URL),--db-url "$(DB_URL)") \
 	    || exit 1; \
 	done
 
 feedback: install
-	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_feedback $$a --force || exit 1; done
+	for a in $(ASSIGNMENTS); do \
+	  $(BIN)/nbgrader generate_feedback $$a --force $(if $(DB_URL),--CourseDirectory.db_url="$(DB_URL)") || exit 1; \
+	done
 
 grades: install
-	$(BIN)/nbgrader export --to grades.csv
+	$(BIN)/nbgrader export --to grades.csv $(if $(DB_URL),--CourseDirectory.db_url="$(DB_URL)")
 	@echo "wrote grades.csv"
 
 data: install

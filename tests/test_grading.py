@@ -26,6 +26,7 @@ from course import ROOT
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from tools.grading import sandbox
+from tools.grading.benchmark import fill_solutions
 from tools.grading.report import write_report
 from tools.grading.runner import Settings, grade_all
 
@@ -99,23 +100,6 @@ def _with(nb, grade_id, prefix="", suffix=""):
     return nb
 
 
-def _complete(release, source):
-    """What a good student hands in: the release with the solution cells filled in."""
-    nb = copy.deepcopy(release)
-    solutions = {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in source.cells
-        if c.metadata.get("nbgrader", {}).get("solution")
-    }
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in solutions:
-            cell.source = (
-                solutions[grade_id].replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION", "")
-            )
-    return nb
-
-
 PROBE = """
 import os, socket, pathlib
 def _probe(action):
@@ -136,7 +120,7 @@ def build_corpus(course: Path, port: int, only: set[str] | None = None) -> dict[
     """Write every case (or those in ``only``) under course/submitted; return student -> expectations."""
     source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     release = nbformat.read(course / "modules" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    good = _complete(release, source)
+    good = fill_solutions(release, source)
     full, square_pts = 3.0, 2.0
     probe = PROBE.format(
         port=port,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tools.grading import sandbox
 from tools.grading.report import write_report
-from tools.grading.runner import Settings, grade_all
+from tools.grading.runner import Settings, config_value, grade_all
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,17 +27,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("assignment")
     parser.add_argument("--student", action="append", default=None)
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "1")))
-    parser.add_argument("--db-url", default=os.environ.get("DB_URL", "sqlite:///gradebook.db"))
+    parser.add_argument(
+        "--db-url",
+        default=os.environ.get("DB_URL") or None,
+        help="default: DB_URL, else CourseDirectory.db_url of nbgrader_config.py",
+    )
     parser.add_argument("--course", type=Path, default=Path.cwd())
     parser.add_argument("--submitted", type=Path, default=None, help="default: COURSE/submitted")
     parser.add_argument("--report", type=Path, default=None)
     parser.add_argument("--memory-mb", type=int, default=6144)
     args = parser.parse_args(argv)
     course = args.course.resolve()
+    db_url = args.db_url or config_value(course, "db_url", "sqlite:///gradebook.db")
+    if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
+        db_url = f"sqlite:///{course / db_url.removeprefix('sqlite:///')}"  # relative to the course folder
     settings = Settings(
         course=course,
         assignment=args.assignment,
-        db_url=args.db_url,
+        db_url=db_url,
         jobs=max(1, args.jobs),
         limits=sandbox.Limits(memory_mb=args.memory_mb),
         submitted=args.submitted.resolve() if args.submitted else None,

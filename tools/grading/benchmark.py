@@ -10,6 +10,7 @@ them with tools.grading at each JOBS value and prints the figures for the README
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 import subprocess
 import sys
@@ -23,20 +24,25 @@ from .runner import Settings, grade_all
 from .sandbox import ROOT
 
 
-def completed_submission(chapter: str) -> nbformat.NotebookNode:
-    """The released notebook with each solution cell replaced by the instructor's code."""
-    release = nbformat.read(ROOT / "modules" / chapter / f"{chapter}.ipynb", as_version=4)
-    source = nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+def fill_solutions(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """What a good student hands in: ``release`` with each solution cell holding the instructor's code."""
+    nb = copy.deepcopy(release)
     answers = {
         c.metadata["nbgrader"]["grade_id"]: c.source
         for c in source.cells
         if c.metadata.get("nbgrader", {}).get("solution")
     }
-    for cell in release.cells:
+    for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in answers:
             cell.source = answers[grade_id]
-    return release
+    return nb
+
+
+def completed_submission(chapter: str) -> nbformat.NotebookNode:
+    release = nbformat.read(ROOT / "modules" / chapter / f"{chapter}.ipynb", as_version=4)
+    source = nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+    return fill_solutions(release, source)
 
 
 def run(chapter: str, students: int, jobs: int) -> float:

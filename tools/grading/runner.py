@@ -62,11 +62,17 @@ class Settings:
         return self.db_url.startswith("sqlite")
 
 
-def course_id(course: Path) -> str:
-    """The course_id set in the course's nbgrader_config.py (nbgrader's default when none is)."""
+def config_value(course: Path, name: str, default: str) -> str:
+    """A `c.CourseDirectory.<name> = "..."` string from the course's nbgrader_config.py, else ``default``."""
     config = course / "nbgrader_config.py"
-    found = re.search(r"course_id\s*=\s*[\"']([^\"']*)[\"']", config.read_text()) if config.exists() else None
-    return found.group(1) if found else "default_course"
+    pattern = rf"^c\.CourseDirectory\.{name}\s*=\s*[\"']([^\"']*)[\"']"
+    found = re.search(pattern, config.read_text(), re.M) if config.exists() else None
+    return found.group(1) if found else default
+
+
+def course_id(course: Path) -> str:
+    """The course_id of the course's nbgrader_config.py (nbgrader's default when it sets none)."""
+    return config_value(course, "course_id", "default_course")
 
 
 def _masters(s: Settings) -> dict[str, nbformat.NotebookNode]:
