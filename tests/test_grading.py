@@ -384,3 +384,15 @@ def test_feedback_shows_messages_but_not_hidden_tests(graded):
     assert "square(3)" in html and "AssertionError" in html  # visible test and the failure are shown
     assert "square(-2)" not in html and "BEGIN HIDDEN TESTS" not in html  # the hidden test is not
     assert "скрытые тесты" in html
+
+
+def test_regrading_one_student_keeps_everyone_else(graded):
+    course = graded["course"]
+    settings = Settings(course=course, assignment=ASSIGNMENT, db_url=f"sqlite:///{course / 'gradebook.db'}",
+                        cell_timeout=15)
+    again = grade_all(settings, ["stderr"])
+    assert [(r.student, r.status, r.score) for r in again] == [("stderr", "graded", 3.0)]
+    write_report(again, course / "grading_report.csv", sandbox.describe(settings.sandbox_level))
+    with (course / "grading_report.csv").open(encoding="utf-8") as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    assert sorted(rows) == sorted(CASES) and rows["os_exit"]["status"] == "partly graded"
