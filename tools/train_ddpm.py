@@ -100,7 +100,7 @@ def main() -> None:
         "timesteps": args.timesteps, "schedule": "linear", "n_train": len(images), "parameters": n_params,
         "seconds": round(seconds, 1), "final_loss": round(sum(losses[-200:]) / len(losses[-200:]), 4),
         "device": f"CPU, {torch.get_num_threads()} threads ({platform.processor() or platform.machine()})",
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
     print(f"trained in {seconds / 60:.1f} min, final loss {info['final_loss']}", flush=True)
     if not args.skip_eval:
