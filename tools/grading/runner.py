@@ -39,6 +39,12 @@ class NotebookResult:
     score: float | None = None
     max_score: float | None = None
     reasons: list[str] = field(default_factory=list)
+    failed: bool = False  # nothing of this notebook could be graded
+    troubled: bool = False  # graded, but some cells hit a limit or were disabled
+
+    def fail(self, reason: str) -> None:
+        self.reasons.append(reason)
+        self.failed = True
 
 
 @dataclass
@@ -180,6 +186,7 @@ def grade_one(s: Settings, student: str) -> tuple[list[NotebookResult], str]:
     for p in prepared:
         if p.fatal:
             results[p.notebook].reasons.insert(0, p.fatal)
+            results[p.notebook].failed = True
     db_url = s.db_url
     if s.is_sqlite:
         private = work / "db" / f"{student}.db"
@@ -239,14 +246,12 @@ def _grade_prepared(
                 break
             if done.returncode == 124:
                 for p in gradable:
-                    results[p.notebook].reasons.append(
-                        f"whole submission over {s.submission_timeout} s: stopped"
-                    )
+                    results[p.notebook].fail(f"whole submission over {s.submission_timeout} s: stopped")
                 return
             if not died or attempt == 2:
                 tail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
                 for p in gradable:
-                    results[p.notebook].reasons.append(f"nbgrader failed: {tail[0][:200]}")
+                    results[p.notebook].fail(f"nbgrader failed: {tail[0][:200]}")
                 return
             workdir.mkdir(parents=True, exist_ok=True)  # nbgrader removes it after a failed run
             for p in gradable:
@@ -255,7 +260,9 @@ def _grade_prepared(
     for p in gradable:
         graded = workdir / f"{p.notebook}.ipynb"
         if graded.exists():
-            results[p.notebook].reasons += _cell_errors(graded)
+            problems = _cell_errors(graded)
+            results[p.notebook].reasons += problems
+            results[p.notebook].troubled = bool(problems)
 
 
 def _sqlite_path(db_url: str, course: Path) -> Path:
@@ -297,15 +304,9 @@ def scores(db_url: str, assignment: str, results: list[NotebookResult], course: 
             except MissingEntry:
                 continue
             r.max_score = nb.max_score
-            if not r.reasons or not r.reasons[0].startswith(
-                ("notebook missing", "unreadable", "nbgrader failed", "whole submission")
-            ):
+            if not r.failed:
                 r.score = nb.score
-                trouble = any(
-                    w in " ".join(r.reasons)
-                    for w in ("time limit", "out of memory", "disabled", "kernel died")
-                )
-                r.status = "partly graded" if trouble else "graded"
+                r.status = "partly graded" if r.troubled else "graded"
 
 
 def grade_all(s: Settings, students: list[str] | None = None, log=print) -> list[NotebookResult]:
