@@ -396,3 +396,25 @@ def test_regrading_one_student_keeps_everyone_else(graded):
     with (course / "grading_report.csv").open(encoding="utf-8") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     assert sorted(rows) == sorted(CASES) and rows["os_exit"]["status"] == "partly graded"
+
+
+def test_kernel_threads_share_the_cores_between_jobs(tmp_path):
+    one = Settings(course=tmp_path, assignment="a", db_url="sqlite:///x.db", jobs=1)
+    two = Settings(course=tmp_path, assignment="a", db_url="sqlite:///x.db", jobs=2)
+    pinned = Settings(course=tmp_path, assignment="a", db_url="sqlite:///x.db", jobs=1, kernel_threads=1)
+    assert one.threads is None  # one job: the libraries use every core
+    assert two.threads == max(1, (os.cpu_count() or 1) // 2)
+    assert pinned.threads == 1
+
+
+def test_tools_are_found_when_path_holds_a_relative_venv(tmp_path):
+    """`PATH=.venv/bin:$PATH make autograde` must still find alembic and python from another folder."""
+    first = sandbox.tool_path(".venv/bin").split(os.pathsep)[0]
+    assert os.path.isabs(first) and os.path.isabs(sandbox.PYTHON)
+    assert (Path(first) / "alembic").exists()
+    done = subprocess.run(
+        [sandbox.PYTHON, "-c", "import shutil; print(shutil.which('alembic'))"],
+        cwd=tmp_path, env={**os.environ, "PATH": sandbox.tool_path(".venv/bin")},
+        capture_output=True, text=True,
+    )
+    assert done.stdout.strip() == str(Path(first) / "alembic")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from .runner import Settings, grade_all
-from .sandbox import ROOT
+from .sandbox import PYTHON, ROOT, tool_path
 
 
 def fill_solutions(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -45,14 +45,15 @@ def completed_submission(chapter: str) -> nbformat.NotebookNode:
     return fill_solutions(release, source)
 
 
-def run(chapter: str, students: int, jobs: int) -> float:
+def run(chapter: str, students: int, jobs: int, kernel_threads: int | None = None) -> float:
     course = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
         shutil.copy(ROOT / "nbgrader_config.py", course)
         shutil.copytree(ROOT / "solutions" / chapter, course / "solutions" / chapter)
         subprocess.run(
-            [sys.executable, "-m", "nbgrader", "generate_assignment", chapter, "--force"],
+            [PYTHON, "-m", "nbgrader", "generate_assignment", chapter, "--force"],
             cwd=course,
+            env={**os.environ, "PATH": tool_path(os.environ.get("PATH"))},
             check=True,
             capture_output=True,
         )
@@ -64,14 +65,19 @@ def run(chapter: str, students: int, jobs: int) -> float:
         start = time.perf_counter()
         results = grade_all(
             Settings(
-                course=course, assignment=chapter, db_url=f"sqlite:///{course / 'gradebook.db'}", jobs=jobs
+                course=course,
+                assignment=chapter,
+                db_url=f"sqlite:///{course / 'gradebook.db'}",
+                jobs=jobs,
+                kernel_threads=kernel_threads,
             ),
             log=lambda _: None,
         )
         seconds = time.perf_counter() - start
         graded = sum(r.status == "graded" for r in results)
+        threads = f" ({kernel_threads} thread(s) per kernel)" if kernel_threads else ""
         print(
-            f"JOBS={jobs}: {students} submissions in {seconds:.1f} s = "
+            f"JOBS={jobs}{threads}: {students} submissions in {seconds:.1f} s = "
             f"{60 * students / seconds:.2f} per minute ({graded}/{students} graded)",
             flush=True,
         )
@@ -87,8 +93,11 @@ def main() -> None:
     parser.add_argument("--chapter", default="01_autoencoders")
     parser.add_argument("--students", type=int, default=6)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--kernel-threads", type=int, help="threads per kernel (diagnostic; default: cores / jobs)"
+    )
     args = parser.parse_args()
-    times = {jobs: run(args.chapter, args.students, jobs) for jobs in args.jobs}
+    times = {jobs: run(args.chapter, args.students, jobs, args.kernel_threads) for jobs in args.jobs}
     if 1 in times and 2 in times:
         print(f"speed-up JOBS=2 / JOBS=1: {times[1] / times[2]:.2f}x")
 

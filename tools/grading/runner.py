@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -58,6 +57,14 @@ class Settings:
     sandbox_level: str = field(default_factory=sandbox.level)
     submitted: Path | None = None  # default: <course>/submitted
     cell_timeout: int | None = None  # seconds per cell; default: Execute.timeout of nbgrader_config.py
+    kernel_threads: int | None = None  # BLAS/OpenMP threads per kernel; default: cores / jobs
+
+    @property
+    def threads(self) -> int | None:
+        """Threads each kernel may use: None (the libraries' default, every core) for one job."""
+        if self.kernel_threads:
+            return self.kernel_threads
+        return max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else None
 
     @property
     def submitted_dir(self) -> Path:
@@ -117,7 +124,7 @@ def _disable_cell_that_kills_the_kernel(
     try:
         done = subprocess.run(
             [
-                sys.executable,
+                sandbox.PYTHON,
                 "-m",
                 "tools.grading.probe",
                 str(notebook),
@@ -149,7 +156,7 @@ def _run_autograde(
     s: Settings, student: str, staging_root: Path, db_url: str, env: dict
 ) -> subprocess.CompletedProcess:
     cmd = [
-        sys.executable,
+        sandbox.PYTHON,
         "-m",
         "nbgrader",
         "autograde",
@@ -227,10 +234,11 @@ def _grade_prepared(
         sandbox.write_kernelspec(
             jupyter_path,
             sandbox.kernel_argv(s.sandbox_level, workdir, Path(runtime), s.limits, s.course),
-            threads=max(1, (os.cpu_count() or 1) // s.jobs) if s.jobs > 1 else None,
+            threads=s.threads,
         )
         env = {
             **os.environ,
+            "PATH": sandbox.tool_path(os.environ.get("PATH")),
             "JUPYTER_PATH": str(jupyter_path),
             "JUPYTER_RUNTIME_DIR": runtime,
             "COURSE_FAST": "1",

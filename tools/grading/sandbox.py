@@ -28,6 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Absolute: sys.executable is relative when PATH holds a relative entry (".venv/bin"),
+# and the grader runs its subprocesses from other folders.
+PYTHON = os.path.abspath(sys.executable)
+
+
+def tool_path(path: str | None = None) -> str:
+    """PATH with this environment's bin folder first (nbgrader runs `alembic` from PATH)."""
+    return os.pathsep.join([os.path.dirname(PYTHON), *([path] if path else [])])
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,7 @@ def kernel_argv(lvl: str, workdir: Path, runtime: Path, limits: Limits, course: 
     ``course`` is the grading course folder (gradebook, submissions); it and the
     repository are hidden but for the package, the data and the environment.
     """
-    python = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    python = [PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     if lvl == "bwrap":
         visible = [
             p for p in (ROOT / "utils", ROOT / "data", ROOT / ".venv", ROOT / "pyproject.toml") if p.exists()
