@@ -1,6 +1,7 @@
 """Train, export and evaluate the diffusion checkpoint shipped with chapter 05_ddpm.
 
     .venv/bin/python -m tools.train_ddpm [--steps 4500] [--skip-eval]
+    .venv/bin/python -m tools.train_ddpm --evaluate-only   # re-measure the shipped weights
 
 Uses the chapter's own code (tools.chapter_code), the full MNIST training set
 when it is in data/cache/ (after `make data`) or else the committed subset,
@@ -10,10 +11,11 @@ and writes under data/checkpoints/:
   table says;
 - ddpm_mnist.pt2: the same network as a torch.export program, which samples
   without any UNet class (for students whose architecture differs).
-Then it samples 1000 images with DDPM (T steps) and DDIM (50 and 20 steps),
-times each sampler and scores the images with utils.metrics; every figure
-goes into utils/checksums.json next to the files' sha256 and into the
-checkpoint's metadata, where the notebook reads it.
+Then it samples 1000 images with DDPM (T steps) and DDIM (50 and 20 steps,
+deterministic with eta=0 and stochastic with eta=1), times each sampler and
+scores the images with utils.metrics; every figure goes into
+utils/checksums.json next to the files' sha256 and into the checkpoint's
+metadata, where the notebook reads it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ def evaluate(ch: dict, model, schedule, n: int, batch: int, seed: int = 0) -> di
         "ddpm": lambda shape: ch["sample"](model, shape, schedule),
         "ddim50": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=50),
         "ddim20": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=20),
+        "ddim50_eta1": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=50, eta=1.0),
+        "ddim20_eta1": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=20, eta=1.0),
     }
     results = {}
     for name, run in samplers.items():
@@ -79,9 +83,14 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=1000)
     parser.add_argument("--n-eval", type=int, default=1000)
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="re-evaluate the shipped weights instead of training new ones")
     args = parser.parse_args()
 
     ch = load_chapter("05_ddpm")
+    if args.evaluate_only:
+        reevaluate(ch, args.n_eval)
+        return
     utils.seed_everything(0)
     images, _ = utils.load_mnist("train", scale="-11", source="auto")
     schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](args.timesteps))
@@ -111,7 +120,26 @@ def main() -> None:
     state = {k: v.contiguous() for k, v in ema.state_dict().items()}
     torch.save({"state_dict": state, "info": info, "loss_curve": losses[::10]}, weights)
     export_program(ema, program)
+    register(info)
 
+
+def reevaluate(ch: dict, n_eval: int) -> None:
+    """Measure the shipped weights again (e.g. after a sampler was added) and store the new figures."""
+    weights = ROOT / "data" / WEIGHTS
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    info = checkpoint["info"]
+    schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](info["timesteps"]))
+    model = ch["UNet"]()
+    model.load_state_dict(checkpoint["state_dict"])
+    model = model.eval().to(memory_format=torch.channels_last)
+    utils.seed_everything(0)
+    info["evaluation"] = evaluate(ch, model, schedule, n_eval, batch=250)
+    torch.save(checkpoint, weights)
+    register(info)
+
+
+def register(info: dict) -> None:
+    """Record both files' sha256, size, training settings and evaluation in utils/checksums.json."""
     checksums_path = ROOT / "utils" / "checksums.json"
     checksums = json.loads(checksums_path.read_text())
     for relative in (WEIGHTS, PROGRAM):
