@@ -77,3 +77,27 @@ def test_history_and_histograms():
     assert list(ax.lines[0].get_xdata()) == [1, 2, 3]
     fig = utils.plot_histograms({"a": torch.rand(100), "b": np.random.rand(50) + 1}, bins=10)
     assert len(fig.axes[0].patches) == 20
+
+
+def test_block_diagram_boxes_labels_and_chained_arrows():
+    blocks = [(0.0, 2.0, 1.0, 1.6, "вход", "tab:gray"), (2.0, 1.0, 1.0, 0.8, "сжатие", "tab:blue"),
+              (4.0, 2.0, 1.5, 1.6, "выход", "tab:green")]
+    fig = utils.draw_blocks(blocks, gap=0.05)
+    ax = fig.axes[0]
+    # bottom-left corner (y = centre - height / 2), width, height of each box
+    boxes = [coord for p in ax.patches for coord in (p.get_x(), p.get_y(), p.get_width(), p.get_height())]
+    assert boxes == pytest.approx([0.0, 1.2, 1.0, 1.6, 2.0, 0.6, 1.0, 0.8, 4.0, 1.2, 1.5, 1.6])
+    labels = [t for t in ax.texts if t.get_text()]
+    assert [t.get_text() for t in labels] == ["вход", "сжатие", "выход"]
+    assert [t.get_position() for t in labels] == [(0.5, 2.0), (2.5, 1.0), (4.75, 2.0)]  # box centres
+    arrows = [t for t in ax.texts if not t.get_text()]  # annotations without text
+    ends = [(*a.xyann, *a.xy) for a in arrows]  # (from x, from y, to x, to y)
+    assert ends == [pytest.approx((1.05, 2.0, 1.95, 1.0)), pytest.approx((3.05, 1.0, 3.95, 2.0))]
+
+
+def test_block_diagram_without_chain_and_with_labels_below():
+    fig, ax = plt.subplots()
+    assert utils.draw_blocks([(0, 0, 0.5, 1.0, "784", "tab:blue"), (1, 0, 0.5, 0.4, "32", "tab:red")],
+                             ax=ax, chain=False, label_below=True) is fig
+    assert [t.get_text() for t in ax.texts] == ["784", "32"]  # no arrows
+    assert [t.get_position() for t in ax.texts] == [(0.25, -0.75), (1.25, -0.45)]

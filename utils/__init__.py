@@ -31,6 +31,7 @@ from .env import (
     seed_everything,
 )
 from .plotting import (
+    draw_blocks,
     plot_histograms,
     plot_history,
     plot_image_rows,
@@ -44,7 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError",
-    "assert_close", "assert_shape", "by_mode", "data_dir", "describe_environment",
+    "assert_close", "assert_shape", "by_mode", "data_dir", "describe_environment", "draw_blocks",
     "get_device", "get_loaders", "in_colab", "is_autograding", "is_fast_mode", "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",

@@ -180,3 +180,32 @@ def plot_histograms(samples: Mapping[str, Sequence[float]], bins: int = 50,
     if title:
         ax.set_title(title)
     return fig
+
+
+def draw_blocks(blocks: Sequence[tuple], ax=None, chain: bool = True, gap: float = 0.02,
+                alpha: float = 0.35, fontsize: float = 9, label_below: bool = False):
+    """Labelled boxes of a network diagram, joined in order by arrows.
+
+    Each block is ``(x, y, width, height, label, color)``: ``x`` is the left
+    edge and ``y`` the vertical centre, so a chain of layers at different
+    resolutions (a U-Net) reads naturally. With ``chain`` an arrow runs from
+    each box's right edge to the next box's left edge, ``gap`` short of both.
+    The label sits inside the box, or under it with ``label_below``.
+    Chapter-specific marks (skips, noise, losses) are drawn on the returned figure.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(10, 3))
+    else:
+        fig = ax.figure
+    for x, y, width, height, label, color in blocks:
+        ax.add_patch(plt.Rectangle((x, y - height / 2), width, height, color=color, alpha=alpha))
+        if label_below:
+            ax.text(x + width / 2, y - height / 2 - 0.25, label, ha="center", va="top", fontsize=fontsize)
+        else:
+            ax.text(x + width / 2, y, label, ha="center", va="center", fontsize=fontsize)
+    if chain:
+        for (x0, y0, w0, *_), (x1, y1, *_) in zip(blocks[:-1], blocks[1:], strict=True):
+            ax.annotate("", xy=(x1 - gap, y1), xytext=(x0 + w0 + gap, y0),
+                        arrowprops=dict(arrowstyle="->", color="gray"))
+    ax.set_axis_off()
+    return fig

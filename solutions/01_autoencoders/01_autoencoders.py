@@ -84,19 +84,14 @@ def draw_autoencoder(sizes=(784, 512, 256, 32, 256, 512, 784)):
     fig, ax = plt.subplots(figsize=(8, 3))
     mid = len(sizes) // 2
     colors = ["tab:blue"] * mid + ["tab:red"] + ["tab:green"] * mid
-    for i, (n, c) in enumerate(zip(sizes, colors)):
-        h = 0.3 + 2.7 * n / max(sizes)
-        ax.add_patch(plt.Rectangle((i - 0.25, -h / 2), 0.5, h, color=c, alpha=0.75))
-        ax.text(i, -h / 2 - 0.25, str(n), ha="center", va="top")
-        if i:
-            ax.annotate("", xy=(i - 0.27, 0), xytext=(i - 0.73, 0),
-                        arrowprops=dict(arrowstyle="->", color="gray"))
+    bars = [(i - 0.25, 0.0, 0.5, 0.3 + 2.7 * n / max(sizes), str(n), c)
+            for i, (n, c) in enumerate(zip(sizes, colors, strict=True))]
+    utils.draw_blocks(bars, ax=ax, alpha=0.75, fontsize=10, label_below=True)
     ax.text(mid / 2 - 0.5, 1.75, "энкодер $f_\\phi$", ha="center", color="tab:blue")
     ax.text(mid, 1.75, "код $z$", ha="center", color="tab:red")
     ax.text(mid + mid / 2 + 0.5, 1.75, "декодер $g_\\theta$", ha="center", color="tab:green")
     ax.set_xlim(-0.7, len(sizes) - 0.3)
     ax.set_ylim(-2.2, 2.1)
-    ax.set_axis_off()
     ax.set_title("Полносвязный автоэнкодер 784 → 512 → 256 → 32 → 256 → 512 → 784")
     return fig
 

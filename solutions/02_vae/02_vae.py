@@ -105,17 +105,13 @@ def draw_vae():
     boxes = [(0.0, "x\n784", "tab:gray"), (1.6, "энкодер\n784→400", "tab:blue"),
              (3.4, "μ, log σ²\n20 + 20", "tab:blue"), (5.2, "z = μ + σ·ε\n20", "tab:red"),
              (7.0, "декодер\n20→400→784", "tab:green"), (8.8, "x̂\n784", "tab:gray")]
-    for x0, text, color in boxes:
-        ax.add_patch(plt.Rectangle((x0, 0.2), 1.2, 1.0, color=color, alpha=0.25))
-        ax.text(x0 + 0.6, 0.7, text, ha="center", va="center", fontsize=8.5)
-    for (a, _, _), (b, _, _) in zip(boxes[:-1], boxes[1:]):
-        ax.annotate("", xy=(b - 0.02, 0.7), xytext=(a + 1.22, 0.7), arrowprops=dict(arrowstyle="->"))
+    utils.draw_blocks([(x0, 0.7, 1.2, 1.0, text, color) for x0, text, color in boxes], ax=ax,
+                      alpha=0.25, fontsize=8.5)
     ax.text(5.8, 1.75, "ε ~ N(0, I)", ha="center", color="tab:red")
     ax.annotate("", xy=(5.8, 1.22), xytext=(5.8, 1.6), arrowprops=dict(arrowstyle="->", color="tab:red"))
     ax.text(4.0, -0.25, "KL(N(μ, σ²) ‖ N(0, I))", ha="center", color="tab:blue")
     ax.set_xlim(-0.2, 10.2)
     ax.set_ylim(-0.5, 2.0)
-    ax.set_axis_off()
     ax.set_title("VAE: энкодер выдаёт распределение, шум вынесен в ε")
     return fig
 

@@ -75,16 +75,12 @@ def draw_dcgan(base=64):
         ("Дискриминатор", [("1×28×28", 28, "tab:gray"), (f"{base}×14×14", 14, "tab:blue"),
                            (f"{2 * base}×7×7\n+BN", 7, "tab:blue"), ("логит\n1", 1, "tab:red")]),
     ]
-    for ax, (title, blocks) in zip(axes, rows):
-        for i, (label, size, color) in enumerate(blocks):
-            h = 0.45 + size / 28 * 1.0
-            ax.add_patch(plt.Rectangle((i * 2.5, -h / 2), 1.2, h, color=color, alpha=0.35))
-            ax.text(i * 2.5 + 0.6, 0, label, ha="center", va="center", fontsize=9)
-            if i:
-                ax.annotate("", xy=(i * 2.5 - 0.05, 0), xytext=(i * 2.5 - 1.25, 0), arrowprops=dict(arrowstyle="->"))
+    for ax, (title, blocks) in zip(axes, rows, strict=True):
+        # box height grows with the feature map's side
+        utils.draw_blocks([(i * 2.5, 0.0, 1.2, 0.45 + size / 28, label, color)
+                           for i, (label, size, color) in enumerate(blocks)], ax=ax, gap=0.05)
         ax.set_xlim(-0.3, 9)
         ax.set_ylim(-0.9, 0.9)
-        ax.set_axis_off()
         ax.set_title(title, loc="left")
     fig.tight_layout()
     return fig
@@ -422,22 +418,17 @@ def draw_style_and_cycle():
     """Two schematic diagrams: StyleGAN's style injection and CycleGAN's cycle."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
     ax = axes[0]
-    ax.add_patch(plt.Rectangle((0, 1.6), 1.2, 0.6, color="tab:gray", alpha=0.3))
-    ax.text(0.6, 1.9, "z", ha="center", va="center")
-    ax.add_patch(plt.Rectangle((1.6, 1.6), 1.6, 0.6, color="tab:purple", alpha=0.3))
-    ax.text(2.4, 1.9, "отображение\n8 слоёв MLP", ha="center", va="center", fontsize=8)
+    utils.draw_blocks([(0, 1.9, 1.2, 0.6, "z", "tab:gray"), (1.6, 1.9, 1.6, 0.6, "отображение\n8 слоёв MLP", "tab:purple")],
+                      ax=ax, alpha=0.3, fontsize=8)
     ax.text(3.7, 1.9, "w", ha="center", va="center")
-    ax.annotate("", xy=(1.58, 1.9), xytext=(1.22, 1.9), arrowprops=dict(arrowstyle="->"))
     ax.annotate("", xy=(3.6, 1.9), xytext=(3.22, 1.9), arrowprops=dict(arrowstyle="->"))
-    for i, res in enumerate(("4×4", "8×8", "…", "1024×1024")):
-        x0 = 4.3 + i * 1.4
-        ax.add_patch(plt.Rectangle((x0, 0.2), 1.1, 0.7, color="tab:green", alpha=0.3))
-        ax.text(x0 + 0.55, 0.55, res, ha="center", va="center", fontsize=8)
+    layers = [(4.3 + i * 1.4, 0.55, 1.1, 0.7, res, "tab:green") for i, res in enumerate(("4×4", "8×8", "…", "1024×1024"))]
+    utils.draw_blocks(layers, ax=ax, chain=False, alpha=0.3, fontsize=8)
+    for x0, *_ in layers:
         ax.annotate("", xy=(x0 + 0.55, 0.92), xytext=(3.8, 1.75), arrowprops=dict(arrowstyle="->", color="tab:purple"))
     ax.text(7.0, 2.25, "AdaIN(w) на каждом слое", ha="center", color="tab:purple", fontsize=9)
     ax.set_xlim(-0.2, 10)
     ax.set_ylim(0, 2.5)
-    ax.set_axis_off()
     ax.set_title("StyleGAN: стиль w управляет каждым разрешением")
     ax = axes[1]
     for x0, text in ((0.5, "домен A\n(лошади)"), (4.5, "домен B\n(зебры)")):

@@ -322,16 +322,13 @@ def draw_unet(c=32):
         (4.8, 0.0, f"mid1, mid2\n{2 * c}×7²", 0.8), (6.4, 1.0, f"up2\n{2 * c}×14²", 1.1), (8.0, 2.0, f"up1\n{c}×28²", 1.6),
         (9.6, 2.0, "out\n1×28²", 1.6),
     ]
-    for i, (x, y, label, h) in enumerate(blocks):
-        timed = 0 < i < len(blocks) - 1 and i != 0
-        ax.add_patch(plt.Rectangle((x, y - h / 2), 1.1, h, color="tab:green" if timed else "tab:gray", alpha=0.35))
-        ax.text(x + 0.55, y, label, ha="center", va="center", fontsize=9)
-        if i:
-            px, py, _, _ = blocks[i - 1]
-            ax.annotate("", xy=(x, y), xytext=(px + 1.1, py), arrowprops=dict(arrowstyle="->"))
-        if timed:
-            ax.annotate("", xy=(x + 0.55, y + h / 2), xytext=(x + 0.55, 3.3),
-                        arrowprops=dict(arrowstyle="->", color="tab:orange", lw=1))
+    timed = range(1, len(blocks) - 1)  # the blocks that receive the time embedding
+    utils.draw_blocks([(x, y, 1.1, h, label, "tab:green" if i in timed else "tab:gray")
+                       for i, (x, y, label, h) in enumerate(blocks)], ax=ax)
+    for i in timed:
+        x, y, _, h = blocks[i]
+        ax.annotate("", xy=(x + 0.55, y + h / 2), xytext=(x + 0.55, 3.3),
+                    arrowprops=dict(arrowstyle="->", color="tab:orange", lw=1))
     for (a, b) in [(1, 5), (2, 4)]:
         xa, ya, _, ha = blocks[a]
         xb, yb, _, hb = blocks[b]
@@ -343,7 +340,6 @@ def draw_unet(c=32):
             color="tab:blue", fontsize=9)
     ax.set_xlim(-0.3, 11)
     ax.set_ylim(-1.2, 3.7)
-    ax.set_axis_off()
     return fig
 
 
