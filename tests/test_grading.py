@@ -29,6 +29,7 @@ from tools.grading import sandbox
 from tools.grading.benchmark import fill_solutions
 from tools.grading.report import write_report
 from tools.grading.runner import Settings, grade_all
+from tools.subprocess_env import PYTHON, tool_env
 
 ASSIGNMENT = "mini"
 SANDBOX = sandbox.level()
@@ -407,14 +408,15 @@ def test_kernel_threads_share_the_cores_between_jobs(tmp_path):
     assert pinned.threads == 1
 
 
-def test_tools_are_found_when_path_holds_a_relative_venv(tmp_path):
+def test_tools_are_found_when_path_holds_a_relative_venv(tmp_path, monkeypatch):
     """`PATH=.venv/bin:$PATH make autograde` must still find alembic and python from another folder."""
-    first = sandbox.tool_path(".venv/bin").split(os.pathsep)[0]
-    assert os.path.isabs(first) and os.path.isabs(sandbox.PYTHON)
+    monkeypatch.setenv("PATH", ".venv/bin" + os.pathsep + os.environ["PATH"])
+    env = tool_env()
+    first = env["PATH"].split(os.pathsep)[0]
+    assert os.path.isabs(first) and os.path.isabs(PYTHON)
     assert (Path(first) / "alembic").exists()
     done = subprocess.run(
-        [sandbox.PYTHON, "-c", "import shutil; print(shutil.which('alembic'))"],
-        cwd=tmp_path, env={**os.environ, "PATH": sandbox.tool_path(".venv/bin")},
-        capture_output=True, text=True,
+        [PYTHON, "-c", "import shutil; print(shutil.which('alembic'))"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
     )
     assert done.stdout.strip() == str(Path(first) / "alembic")

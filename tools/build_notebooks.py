@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -32,6 +31,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 import tomllib
+
+from tools.subprocess_env import PYTHON, tool_env
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
@@ -148,19 +149,9 @@ def write_notebook(nb, path: Path) -> None:
     path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
 
 
-def tool_env(**extra: str) -> dict[str, str]:
-    """Environment for nbgrader subprocesses: this interpreter's bin first on PATH
-    (nbgrader shells out to `alembic`), the environment's kernelspecs preferred."""
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["JUPYTER_PREFER_ENV_PATH"] = "1"
-    env.update(extra)
-    return env
-
-
 def run_nbgrader(root: Path, *args: str) -> None:
     """Run nbgrader in ``root`` (its nbgrader_config.py applies), failing loudly."""
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root,
+    result = subprocess.run([PYTHON, "-m", "nbgrader", *args], cwd=root,
                             capture_output=True, text=True, env=tool_env())
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")

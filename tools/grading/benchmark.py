@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import shutil
 import subprocess
 import tempfile
@@ -20,8 +19,10 @@ from pathlib import Path
 
 import nbformat
 
+from tools.subprocess_env import PYTHON, tool_env
+
 from .runner import Settings, grade_all
-from .sandbox import PYTHON, ROOT, tool_path
+from .sandbox import ROOT
 
 
 def fill_solutions(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -53,7 +54,7 @@ def run(chapter: str, students: int, jobs: int, kernel_threads: int | None = Non
         subprocess.run(
             [PYTHON, "-m", "nbgrader", "generate_assignment", chapter, "--force"],
             cwd=course,
-            env={**os.environ, "PATH": tool_path(os.environ.get("PATH"))},
+            env=tool_env(),
             check=True,
             capture_output=True,
         )

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import nbformat
 
+from tools.subprocess_env import PYTHON, tool_env
+
 from . import sandbox
 from .preflight import Prepared, prepare_submission
 
@@ -124,7 +126,7 @@ def _disable_cell_that_kills_the_kernel(
     try:
         done = subprocess.run(
             [
-                sandbox.PYTHON,
+                PYTHON,
                 "-m",
                 "tools.grading.probe",
                 str(notebook),
@@ -156,7 +158,7 @@ def _run_autograde(
     s: Settings, student: str, staging_root: Path, db_url: str, env: dict
 ) -> subprocess.CompletedProcess:
     cmd = [
-        sandbox.PYTHON,
+        PYTHON,
         "-m",
         "nbgrader",
         "autograde",
@@ -236,16 +238,14 @@ def _grade_prepared(
             sandbox.kernel_argv(s.sandbox_level, workdir, Path(runtime), s.limits, s.course),
             threads=s.threads,
         )
-        env = {
-            **os.environ,
-            "PATH": sandbox.tool_path(os.environ.get("PATH")),
-            "JUPYTER_PATH": str(jupyter_path),
-            "JUPYTER_RUNTIME_DIR": runtime,
-            "COURSE_FAST": "1",
+        env = tool_env(
+            JUPYTER_PATH=str(jupyter_path),
+            JUPYTER_RUNTIME_DIR=runtime,
+            COURSE_FAST="1",
             # jupyter_client writes the connection file with tempfile: keep it where the sandbox sees it.
-            "TMPDIR": runtime,
-            "COURSE_OFFLINE": "1",
-        }
+            TMPDIR=runtime,
+            COURSE_OFFLINE="1",
+        )
         for attempt in range(3):
             done = _run_autograde(s, student, staging_root, db_url, env)
             died = done.returncode != 0 and KERNEL_DIED.search(done.stderr or "")

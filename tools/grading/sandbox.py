@@ -27,15 +27,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.subprocess_env import PYTHON
+
 ROOT = Path(__file__).resolve().parents[2]
-# Absolute: sys.executable is relative when PATH holds a relative entry (".venv/bin"),
-# and the grader runs its subprocesses from other folders.
-PYTHON = os.path.abspath(sys.executable)
-
-
-def tool_path(path: str | None = None) -> str:
-    """PATH with this environment's bin folder first (nbgrader runs `alembic` from PATH)."""
-    return os.pathsep.join([os.path.dirname(PYTHON), *([path] if path else [])])
 
 
 @dataclass(frozen=True)
