@@ -28,7 +28,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from tools.grading import sandbox
 from tools.grading.benchmark import fill_solutions
 from tools.grading.report import write_report
-from tools.grading.runner import Settings, grade_all
+from tools.grading.runner import Settings, grade_all, usable_cores
 from tools.subprocess_env import PYTHON, tool_env
 
 ASSIGNMENT = "mini"
@@ -404,8 +404,16 @@ def test_kernel_threads_share_the_cores_between_jobs(tmp_path):
     two = Settings(course=tmp_path, assignment="a", db_url="sqlite:///x.db", jobs=2)
     pinned = Settings(course=tmp_path, assignment="a", db_url="sqlite:///x.db", jobs=1, kernel_threads=1)
     assert one.threads is None  # one job: the libraries use every core
-    assert two.threads == max(1, (os.cpu_count() or 1) // 2)
+    assert two.threads == max(1, usable_cores() // 2)
     assert pinned.threads == 1
+
+
+def test_kernel_threads_follow_the_affinity_mask(tmp_path, monkeypatch):
+    """Under `taskset -c 0-3` (or a container CPU set) on a 16-core machine, JOBS=2 gets 2 threads each."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert usable_cores() == 4
+    assert Settings(course=tmp_path, assignment="a", db_url="sqlite:///x.db", jobs=2).threads == 2
 
 
 def test_tools_are_found_when_path_holds_a_relative_venv(tmp_path, monkeypatch):

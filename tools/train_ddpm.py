@@ -1,7 +1,7 @@
 """Train, export and evaluate the diffusion checkpoint shipped with chapter 05_ddpm.
 
-    .venv/bin/python -m tools.train_ddpm [--steps 4500] [--skip-eval]
-    .venv/bin/python -m tools.train_ddpm --evaluate-only   # re-measure the shipped weights
+    .venv/bin/python -m tools.train_ddpm [--steps 4500] [--skip-eval] [--device cuda]
+    .venv/bin/python -m tools.train_ddpm --evaluate-only   # re-measure (and re-export) the shipped weights
 
 Uses the chapter's own code (tools.chapter_code), the full MNIST training set
 when it is in data/cache/ (after `make data`) or else the committed subset,
@@ -60,7 +60,8 @@ def evaluate(ch: dict, model, schedule, n: int, batch: int, seed: int = 0) -> di
     for name, run in samplers.items():
         torch.manual_seed(seed)
         start = time.perf_counter()
-        images = torch.cat([run((min(batch, n - i), 1, 28, 28)) for i in range(0, n, batch)]).clamp(-1, 1)
+        chunks = [run((min(batch, n - i), 1, 28, 28)).cpu() for i in range(0, n, batch)]
+        images = torch.cat(chunks).clamp(-1, 1)
         seconds = time.perf_counter() - start
         coverage = utils.metrics.class_coverage(images, value_range="-11")
         results[name] = {
@@ -83,38 +84,41 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=1000)
     parser.add_argument("--n-eval", type=int, default=1000)
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--device", default=None, help="default: utils.get_device() (CUDA when there)")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="re-evaluate the shipped weights instead of training new ones")
     args = parser.parse_args()
 
     ch = load_chapter("05_ddpm")
+    device = utils.get_device(args.device)
     if args.evaluate_only:
-        reevaluate(ch, args.n_eval)
+        reevaluate(ch, args.n_eval, device)
         return
     utils.seed_everything(0)
     images, _ = utils.load_mnist("train", scale="-11", source="auto")
     schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](args.timesteps))
     # channels_last makes the CPU convolutions about 1.5x faster; the weights are the same.
-    model = ch["UNet"]().to(memory_format=torch.channels_last)
+    model = ch["UNet"]().to(device, memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"training UNet ({n_params:,} parameters) on {len(images)} images for {args.steps} steps",
-          flush=True)
+    print(f"training UNet ({n_params:,} parameters) on {len(images)} images for {args.steps} steps "
+          f"on {describe_device(device)}", flush=True)
     start = time.perf_counter()
     ema, losses = ch["train_diffusion"](model, images, schedule, steps=args.steps,
                                         batch_size=args.batch_size, lr=args.lr)
     seconds = time.perf_counter() - start
-    ema = ema.to(memory_format=torch.contiguous_format).eval()
+    ema = ema.to("cpu", memory_format=torch.contiguous_format).eval()
     info = {
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "ema_decay": 0.999,
         "timesteps": args.timesteps, "schedule": "linear", "n_train": len(images), "parameters": n_params,
         "seconds": round(seconds, 1), "final_loss": round(sum(losses[-200:]) / len(losses[-200:]), 4),
-        "device": f"CPU, {torch.get_num_threads()} threads ({platform.processor() or platform.machine()})",
+        "device": describe_device(device),
         "torch": str(torch.__version__),
     }
     print(f"trained in {seconds / 60:.1f} min, final loss {info['final_loss']}", flush=True)
     if not args.skip_eval:
-        fast = copy.deepcopy(ema).to(memory_format=torch.channels_last)
+        fast = copy.deepcopy(ema).to(device, memory_format=torch.channels_last)
         info["evaluation"] = evaluate(ch, fast, schedule, args.n_eval, batch=250)
+        info["evaluation_device"] = describe_device(device)
     weights, program = ROOT / "data" / WEIGHTS, ROOT / "data" / PROGRAM
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in ema.state_dict().items()}
@@ -123,17 +127,29 @@ def main() -> None:
     register(info)
 
 
-def reevaluate(ch: dict, n_eval: int) -> None:
-    """Measure the shipped weights again (e.g. after a sampler was added) and store the new figures."""
+def describe_device(device: torch.device) -> str:
+    """Where training or sampling ran, in the words the README and the notebook quote."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads ({platform.processor() or platform.machine()})"
+
+
+def reevaluate(ch: dict, n_eval: int, device: torch.device) -> None:
+    """Measure the shipped weights again on ``device`` and store the new figures.
+
+    The torch.export twin is written again from the weights, so that it matches
+    this PyTorch version (weights trained elsewhere arrive without it)."""
     weights = ROOT / "data" / WEIGHTS
     checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
     info = checkpoint["info"]
     schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](info["timesteps"]))
     model = ch["UNet"]()
     model.load_state_dict(checkpoint["state_dict"])
-    model = model.eval().to(memory_format=torch.channels_last)
+    export_program(model.eval(), ROOT / "data" / PROGRAM)
+    model = model.to(device, memory_format=torch.channels_last)
     utils.seed_everything(0)
     info["evaluation"] = evaluate(ch, model, schedule, n_eval, batch=250)
+    info["evaluation_device"] = describe_device(device)
     torch.save(checkpoint, weights)
     register(info)
 
@@ -145,7 +161,7 @@ def register(info: dict) -> None:
     for relative in (WEIGHTS, PROGRAM):
         file = ROOT / "data" / relative
         checksums[relative] = {"sha256": file_digest(file), "bytes": file.stat().st_size,
-                               "trained": {k: v for k, v in info.items() if k != "evaluation"}}
+                               "trained": {k: v for k, v in info.items() if not k.startswith("evaluation")}}
         print(f"{relative}: {file.stat().st_size / 1e6:.2f} MB")
     if "evaluation" in info:
         checksums[WEIGHTS]["evaluation"] = {k: {m: v for m, v in r.items() if m != "histogram"}

@@ -32,6 +32,13 @@ from .preflight import Prepared, prepare_submission
 KERNEL_DIED = re.compile(r"DeadKernelError|Kernel died|kernel died|UnresponsiveKernelError")
 
 
+def usable_cores() -> int:
+    """Cores this process may use: its affinity mask (taskset, container CPU sets), not cpu_count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @dataclass
 class NotebookResult:
     student: str
@@ -66,7 +73,7 @@ class Settings:
         """Threads each kernel may use: None (the libraries' default, every core) for one job."""
         if self.kernel_threads:
             return self.kernel_threads
-        return max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else None
+        return max(1, usable_cores() // self.jobs) if self.jobs > 1 else None
 
     @property
     def submitted_dir(self) -> Path:
