@@ -23,9 +23,17 @@ from tools.subprocess_env import tool_env
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(chapter: str, fast: bool, out: Path) -> Path:
-    """Execute solutions/<chapter>/<chapter>.ipynb in its folder; returns the executed copy's path."""
-    source = ROOT / "solutions" / chapter / f"{chapter}.ipynb"
+def run(chapter: str, fast: bool, out: Path, cell_timeout: int | None = None) -> Path:
+    """Execute solutions/<chapter>/<chapter>.ipynb; returns the executed copy's path."""
+    return execute(ROOT / "solutions" / chapter / f"{chapter}.ipynb", fast, out, cell_timeout)
+
+
+def execute(source: Path, fast: bool, out: Path, cell_timeout: int | None = None) -> Path:
+    """Execute the notebook ``source`` in its folder; the copy goes to out/<stem>.executed.ipynb.
+
+    The copy is written even when a cell fails or runs past ``cell_timeout``
+    seconds, so that the outputs up to that cell can be read."""
+    chapter = source.stem
     nb = nbformat.read(source, as_version=4)
     env = tool_env()
     env.pop("NBGRADER_EXECUTION", None)
@@ -33,15 +41,17 @@ def run(chapter: str, fast: bool, out: Path) -> Path:
         env["COURSE_FAST"] = "1"
     else:
         env.pop("COURSE_FAST", None)
-    client = NotebookClient(nb, timeout=None, kernel_name="python3", record_timing=True,
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", record_timing=True,
                             resources={"metadata": {"path": str(source.parent)}})
     start = time.perf_counter()
-    client.execute(env=env)
-    seconds = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{chapter}.executed.ipynb"
-    nbformat.write(nb, target)
-    print(f"{chapter} ({'fast' if fast else 'full'} mode): {seconds:.1f} s -> {target}")
+    try:
+        client.execute(env=env)
+    finally:
+        seconds = time.perf_counter() - start
+        nbformat.write(nb, target)
+        print(f"{chapter} ({'fast' if fast else 'full'} mode): {seconds:.1f} s -> {target}")
     for took, index in sorted(((cell_seconds(c), i) for i, c in enumerate(nb.cells)), reverse=True)[:5]:
         print(f"  cell {index}: {took:.1f} s")
     return target
@@ -62,9 +72,10 @@ def main() -> None:
     parser.add_argument("chapters", nargs="+")
     parser.add_argument("--fast", action="store_true", help="COURSE_FAST=1 instead of full mode")
     parser.add_argument("--out", type=Path, default=ROOT / "executed")
+    parser.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default: none)")
     args = parser.parse_args()
     for chapter in args.chapters:
-        run(chapter, args.fast, args.out)
+        run(chapter, args.fast, args.out, args.cell_timeout)
 
 
 if __name__ == "__main__":

@@ -148,8 +148,11 @@ def reevaluate(ch: dict, n_eval: int, device: torch.device) -> None:
     export_program(model.eval(), ROOT / "data" / PROGRAM)
     model = model.to(device, memory_format=torch.channels_last)
     utils.seed_everything(0)
+    here, before = describe_device(device), info.get("evaluation_device")
+    if "evaluation" in info and before and before != here:  # keep e.g. the GPU figures of the training run
+        info.setdefault("evaluation_elsewhere", {})[before] = info["evaluation"]
     info["evaluation"] = evaluate(ch, model, schedule, n_eval, batch=250)
-    info["evaluation_device"] = describe_device(device)
+    info["evaluation_device"] = here
     torch.save(checkpoint, weights)
     register(info)
 
@@ -166,6 +169,7 @@ def register(info: dict) -> None:
     if "evaluation" in info:
         checksums[WEIGHTS]["evaluation"] = {k: {m: v for m, v in r.items() if m != "histogram"}
                                             for k, r in info["evaluation"].items()}
+        checksums[WEIGHTS]["evaluation_device"] = info.get("evaluation_device", "CPU")
     checksums_path.write_text(json.dumps(checksums, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
                               encoding="utf-8")
     update_readme()
