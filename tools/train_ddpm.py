@@ -1,6 +1,6 @@
 """Train, export and evaluate the diffusion checkpoint shipped with chapter 05_ddpm.
 
-    .venv/bin/python -m tools.train_ddpm [--steps 4500] [--skip-eval] [--device cuda]
+    .venv/bin/python -m tools.train_ddpm [--steps 11800] [--skip-eval] [--device cuda]
     .venv/bin/python -m tools.train_ddpm --evaluate-only   # re-measure (and re-export) the shipped weights
 
 Uses the chapter's own code (tools.chapter_code), the full MNIST training set
@@ -78,7 +78,7 @@ def evaluate(ch: dict, model, schedule, n: int, batch: int, seed: int = 0) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=4500)
+    parser.add_argument("--steps", type=int, default=11800)  # the shipped checkpoint: 4.9 min on an H100
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--timesteps", type=int, default=1000)
