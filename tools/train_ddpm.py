@@ -47,8 +47,11 @@ def export_program(model, path: Path) -> None:
     torch.export.save(program, path)
 
 
-def evaluate(ch: dict, model, schedule, n: int, batch: int, seed: int = 0) -> dict:
-    """Sample ``n`` images with each sampler; seconds, FID-style score and class coverage of each."""
+def evaluate(ch: dict, model, schedule, n: int, batch: int, seed: int = 0, ddim_steps=None) -> dict:
+    """Sample ``n`` images with each sampler; seconds, FID-style score and class coverage of each.
+
+    ``ddim_steps`` replaces the standard set by deterministic DDIM at those step counts
+    (the --ddim-sweep diagnostic)."""
     samplers = {
         "ddpm": lambda shape: ch["sample"](model, shape, schedule),
         "ddim50": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=50),
@@ -56,6 +59,9 @@ def evaluate(ch: dict, model, schedule, n: int, batch: int, seed: int = 0) -> di
         "ddim50_eta1": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=50, eta=1.0),
         "ddim20_eta1": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=20, eta=1.0),
     }
+    if ddim_steps:
+        samplers = {f"ddim{k}": lambda shape, k=k: ch["ddim_sample"](model, shape, schedule, num_steps=k)
+                    for k in ddim_steps}
     results = {}
     for name, run in samplers.items():
         torch.manual_seed(seed)
@@ -87,10 +93,18 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="default: utils.get_device() (CUDA when there)")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="re-evaluate the shipped weights instead of training new ones")
+    parser.add_argument("--ddim-sweep", type=int, nargs="+", metavar="STEPS",
+                        help="diagnostic: score deterministic DDIM of the shipped weights at these "
+                             "step counts; prints, writes nothing")
     args = parser.parse_args()
 
     ch = load_chapter("05_ddpm")
     device = utils.get_device(args.device)
+    if args.ddim_sweep:
+        model, _, schedule = load_shipped(ch, device)
+        utils.seed_everything(0)
+        evaluate(ch, model, schedule, args.n_eval, batch=250, ddim_steps=args.ddim_sweep)
+        return
     if args.evaluate_only:
         reevaluate(ch, args.n_eval, device)
         return
@@ -139,13 +153,9 @@ def reevaluate(ch: dict, n_eval: int, device: torch.device) -> None:
 
     The torch.export twin is written again from the weights, so that it matches
     this PyTorch version (weights trained elsewhere arrive without it)."""
-    weights = ROOT / "data" / WEIGHTS
-    checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    model, checkpoint, schedule = load_shipped(ch, torch.device("cpu"))
     info = checkpoint["info"]
-    schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](info["timesteps"]))
-    model = ch["UNet"]()
-    model.load_state_dict(checkpoint["state_dict"])
-    export_program(model.eval(), ROOT / "data" / PROGRAM)
+    export_program(model.to(memory_format=torch.contiguous_format), ROOT / "data" / PROGRAM)
     model = model.to(device, memory_format=torch.channels_last)
     utils.seed_everything(0)
     here, before = describe_device(device), info.get("evaluation_device")
@@ -153,8 +163,17 @@ def reevaluate(ch: dict, n_eval: int, device: torch.device) -> None:
         info.setdefault("evaluation_elsewhere", {})[before] = info["evaluation"]
     info["evaluation"] = evaluate(ch, model, schedule, n_eval, batch=250)
     info["evaluation_device"] = here
-    torch.save(checkpoint, weights)
+    torch.save(checkpoint, ROOT / "data" / WEIGHTS)
     register(info)
+
+
+def load_shipped(ch: dict, device: torch.device):
+    """The shipped EMA network (eval mode, channels_last, on ``device``), its checkpoint and its schedule."""
+    checkpoint = torch.load(ROOT / "data" / WEIGHTS, map_location="cpu", weights_only=True)
+    schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](checkpoint["info"]["timesteps"]))
+    model = ch["UNet"]()
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval().to(device, memory_format=torch.channels_last), checkpoint, schedule
 
 
 def register(info: dict) -> None:
