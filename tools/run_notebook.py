@@ -33,7 +33,6 @@ def execute(source: Path, fast: bool, out: Path, cell_timeout: int | None = None
 
     The copy is written even when a cell fails or runs past ``cell_timeout``
     seconds, so that the outputs up to that cell can be read."""
-    chapter = source.stem
     nb = nbformat.read(source, as_version=4)
     env = tool_env()
     env.pop("NBGRADER_EXECUTION", None)
@@ -45,13 +44,13 @@ def execute(source: Path, fast: bool, out: Path, cell_timeout: int | None = None
                             resources={"metadata": {"path": str(source.parent)}})
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    target = out / f"{chapter}.executed.ipynb"
+    target = out / f"{source.stem}.executed.ipynb"
     try:
         client.execute(env=env)
     finally:
         seconds = time.perf_counter() - start
         nbformat.write(nb, target)
-        print(f"{chapter} ({'fast' if fast else 'full'} mode): {seconds:.1f} s -> {target}")
+        print(f"{source.stem} ({'fast' if fast else 'full'} mode): {seconds:.1f} s -> {target}")
     for took, index in sorted(((cell_seconds(c), i) for i, c in enumerate(nb.cells)), reverse=True)[:5]:
         print(f"  cell {index}: {took:.1f} s")
     return target
@@ -62,8 +61,9 @@ def cell_seconds(cell) -> float:
     timing = cell.get("metadata", {}).get("execution", {})
     if "iopub.execute_input" not in timing or "shell.execute_reply" not in timing:
         return 0.0
-    parse = lambda stamp: datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # noqa: E731
-    return (parse(timing["shell.execute_reply"]) - parse(timing["iopub.execute_input"])).total_seconds()
+    start, end = (datetime.fromisoformat(timing[key].replace("Z", "+00:00"))
+                  for key in ("iopub.execute_input", "shell.execute_reply"))
+    return (end - start).total_seconds()
 
 
 def main() -> None:

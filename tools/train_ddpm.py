@@ -47,21 +47,19 @@ def export_program(model, path: Path) -> None:
     torch.export.save(program, path)
 
 
-def evaluate(ch: dict, model, schedule, n: int, batch: int, seed: int = 0, ddim_steps=None) -> dict:
-    """Sample ``n`` images with each sampler; seconds, FID-style score and class coverage of each.
-
-    ``ddim_steps`` replaces the standard set by deterministic DDIM at those step counts
-    (the --ddim-sweep diagnostic)."""
-    samplers = {
+def standard_samplers(ch: dict, model, schedule) -> dict:
+    """The samplers the chapter's table compares: DDPM, and DDIM with 50 and 20 steps at eta 0 and 1."""
+    return {
         "ddpm": lambda shape: ch["sample"](model, shape, schedule),
         "ddim50": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=50),
         "ddim20": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=20),
         "ddim50_eta1": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=50, eta=1.0),
         "ddim20_eta1": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=20, eta=1.0),
     }
-    if ddim_steps:
-        samplers = {f"ddim{k}": lambda shape, k=k: ch["ddim_sample"](model, shape, schedule, num_steps=k)
-                    for k in ddim_steps}
+
+
+def evaluate(samplers: dict, n: int, batch: int, seed: int = 0) -> dict:
+    """Sample ``n`` images with each sampler; seconds, FID-style score and class coverage of each."""
     results = {}
     for name, run in samplers.items():
         torch.manual_seed(seed)
@@ -101,9 +99,11 @@ def main() -> None:
     ch = load_chapter("05_ddpm")
     device = utils.get_device(args.device)
     if args.ddim_sweep:
-        model, _, schedule = load_shipped(ch, device)
+        model, _, schedule = load_shipped(ch)
+        model = model.to(device, memory_format=torch.channels_last)
         utils.seed_everything(0)
-        evaluate(ch, model, schedule, args.n_eval, batch=250, ddim_steps=args.ddim_sweep)
+        evaluate({f"ddim{k}": lambda shape, k=k: ch["ddim_sample"](model, shape, schedule, num_steps=k)
+                  for k in args.ddim_sweep}, args.n_eval, batch=250)
         return
     if args.evaluate_only:
         reevaluate(ch, args.n_eval, device)
@@ -131,7 +131,7 @@ def main() -> None:
     print(f"trained in {seconds / 60:.1f} min, final loss {info['final_loss']}", flush=True)
     if not args.skip_eval:
         fast = copy.deepcopy(ema).to(device, memory_format=torch.channels_last)
-        info["evaluation"] = evaluate(ch, fast, schedule, args.n_eval, batch=250)
+        info["evaluation"] = evaluate(standard_samplers(ch, fast, schedule), args.n_eval, batch=250)
         info["evaluation_device"] = describe_device(device)
     weights, program = ROOT / "data" / WEIGHTS, ROOT / "data" / PROGRAM
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -153,27 +153,27 @@ def reevaluate(ch: dict, n_eval: int, device: torch.device) -> None:
 
     The torch.export twin is written again from the weights, so that it matches
     this PyTorch version (weights trained elsewhere arrive without it)."""
-    model, checkpoint, schedule = load_shipped(ch, torch.device("cpu"))
+    model, checkpoint, schedule = load_shipped(ch)
     info = checkpoint["info"]
-    export_program(model.to(memory_format=torch.contiguous_format), ROOT / "data" / PROGRAM)
+    export_program(model, ROOT / "data" / PROGRAM)
     model = model.to(device, memory_format=torch.channels_last)
     utils.seed_everything(0)
     here, before = describe_device(device), info.get("evaluation_device")
     if "evaluation" in info and before and before != here:  # keep e.g. the GPU figures of the training run
         info.setdefault("evaluation_elsewhere", {})[before] = info["evaluation"]
-    info["evaluation"] = evaluate(ch, model, schedule, n_eval, batch=250)
+    info["evaluation"] = evaluate(standard_samplers(ch, model, schedule), n_eval, batch=250)
     info["evaluation_device"] = here
     torch.save(checkpoint, ROOT / "data" / WEIGHTS)
     register(info)
 
 
-def load_shipped(ch: dict, device: torch.device):
-    """The shipped EMA network (eval mode, channels_last, on ``device``), its checkpoint and its schedule."""
+def load_shipped(ch: dict):
+    """The shipped EMA network (eval mode, on the CPU), its checkpoint and its noise schedule."""
     checkpoint = torch.load(ROOT / "data" / WEIGHTS, map_location="cpu", weights_only=True)
     schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](checkpoint["info"]["timesteps"]))
     model = ch["UNet"]()
     model.load_state_dict(checkpoint["state_dict"])
-    return model.eval().to(device, memory_format=torch.channels_last), checkpoint, schedule
+    return model.eval(), checkpoint, schedule
 
 
 def register(info: dict) -> None:
