@@ -71,3 +71,10 @@ def test_recorded_evaluation_stochastic_ddim_meets_the_speed_and_quality_targets
     assert ev["ddpm"]["seconds"] / ev["ddim50_eta1"]["seconds"] >= 15
     assert ev["ddim50_eta1"]["fid"] <= 1.5 * ev["ddpm"]["fid"]
     assert CHECKSUMS[WEIGHTS]["evaluation"]["ddim50_eta1"]["fid"] == ev["ddim50_eta1"]["fid"]
+
+
+def test_recorded_real_image_floor_is_reproducible_and_below_every_sampler(checkpoint):
+    """The "real" entry is utils.metrics.real_image_score at the evaluation's 1000 images, seed 0."""
+    ev = checkpoint["info"]["evaluation"]
+    assert ev["real"]["fid"] == round(utils.metrics.real_image_score(1000, seed=0), 2)
+    assert all(r["fid"] > ev["real"]["fid"] and 0 < r["spread"] < 1.1 for k, r in ev.items() if k != "real")

@@ -104,3 +104,35 @@ def test_class_coverage(mnist_test):
     assert metrics.class_coverage(torch.rand(500, 784, generator=gen))["confident_share"] < 0.1
     grey = torch.full((200, 784), 0.5) + 0.05 * torch.randn(200, 784, generator=gen)
     assert metrics.class_coverage(grey.clamp(0, 1))["confident_share"] < 0.1
+
+
+def test_reference_split_keeps_the_recorded_reference_and_holds_out_the_rest(mnist_test):
+    reference, rest = metrics._reference_split("mnist", 5000)
+    recorded, _ = utils.load_mnist("test", n=5000, source="subset", seed=0)
+    assert torch.equal(reference, recorded), "the reference of every recorded score must not change"
+    assert len(reference) + len(rest) == len(mnist_test[0]) == 10000
+    # Disjoint: no held-out image equals a reference image.
+    ref_keys = {bytes(img.numpy().tobytes()) for img in reference}
+    assert not any(bytes(img.numpy().tobytes()) in ref_keys for img in rest[:2000])
+
+
+def test_real_image_score_is_the_floor_generated_images_are_read_against(mnist_test):
+    floor = [metrics.real_image_score(1000, seed=s) for s in range(3)]
+    assert floor[0] == metrics.real_image_score(1000, seed=0), "seeded, so reproducible"
+    assert all(0 < f < 10 for f in floor), floor
+    assert metrics.real_image_score(4000) < min(floor), "more images, less estimation noise"
+    gen = torch.Generator().manual_seed(1)
+    noisy = (mnist_test[0][:1000] + 0.3 * torch.randn(1000, 1, 28, 28, generator=gen)).clamp(0, 1)
+    assert metrics.fid_score(noisy) > 3 * max(floor)
+    with pytest.raises(ValueError):
+        metrics.real_image_score(5001)
+
+
+def test_feature_spread_is_one_for_data_and_low_for_a_collapsed_set(mnist_test):
+    x, y = mnist_test
+    _, rest = metrics._reference_split("mnist", 5000)
+    assert metrics.feature_spread(rest) == pytest.approx(1.0, abs=0.1)
+    in_unit_range = metrics.feature_spread(rest)
+    assert metrics.feature_spread(rest * 2 - 1, value_range="-11") == pytest.approx(in_unit_range)
+    ones = x[y == 1][:500]
+    assert metrics.feature_spread(ones) < 0.5, "one class only: far less varied than the data"

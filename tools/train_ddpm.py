@@ -59,8 +59,10 @@ def standard_samplers(ch: dict, model, schedule) -> dict:
 
 
 def evaluate(samplers: dict, n: int, batch: int, seed: int = 0) -> dict:
-    """Sample ``n`` images with each sampler; seconds, FID-style score and class coverage of each."""
-    results = {}
+    """Sample ``n`` images with each sampler; seconds, FID-style score, feature spread and class coverage
+    of each. The entry "real" is the score of ``n`` held-out test images: the floor at this ``n``."""
+    results = {"real": {"fid": round(utils.metrics.real_image_score(n, seed=seed), 2)}}
+    print(f"real: {results['real']}", flush=True)
     for name, run in samplers.items():
         torch.manual_seed(seed)
         start = time.perf_counter()
@@ -71,6 +73,7 @@ def evaluate(samplers: dict, n: int, batch: int, seed: int = 0) -> dict:
         results[name] = {
             "seconds": round(seconds, 1),
             "fid": round(utils.metrics.fid_score(images, value_range="-11"), 2),
+            "spread": round(utils.metrics.feature_spread(images, value_range="-11"), 3),
             "min_share": round(coverage["min_share"], 4),
             "confident_share": round(coverage["confident_share"], 4),
             "histogram": [round(float(h), 4) for h in coverage["histogram"]],
