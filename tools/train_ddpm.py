@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tools.train_ddpm [--steps 11800] [--skip-eval] [--device cuda]
     .venv/bin/python -m tools.train_ddpm --evaluate-only   # re-measure (and re-export) the shipped weights
+    .venv/bin/python -m tools.train_ddpm --ddim-sweep 50 100 --eta 0 0.5   # diagnostic, writes nothing
 
 Uses the chapter's own code (tools.chapter_code), the full MNIST training set
 when it is in data/cache/ (after `make data`) or else the committed subset,
@@ -95,8 +96,10 @@ def main() -> None:
     parser.add_argument("--evaluate-only", action="store_true",
                         help="re-evaluate the shipped weights instead of training new ones")
     parser.add_argument("--ddim-sweep", type=int, nargs="+", metavar="STEPS",
-                        help="diagnostic: score deterministic DDIM of the shipped weights at these "
-                             "step counts; prints, writes nothing")
+                        help="diagnostic: score DDIM of the shipped weights at these step counts "
+                             "(and each --eta); prints, writes nothing")
+    parser.add_argument("--eta", type=float, nargs="+", default=[0.0], metavar="ETA",
+                        help="the eta values --ddim-sweep tries (default: 0, deterministic)")
     args = parser.parse_args()
 
     ch = load_chapter("05_ddpm")
@@ -105,8 +108,9 @@ def main() -> None:
         model, _, schedule = load_shipped(ch)
         model = model.to(device, memory_format=torch.channels_last)
         utils.seed_everything(0)
-        evaluate({f"ddim{k}": lambda shape, k=k: ch["ddim_sample"](model, shape, schedule, num_steps=k)
-                  for k in args.ddim_sweep}, args.n_eval, batch=250)
+        evaluate({f"ddim{k}_eta{eta:g}": lambda shape, k=k, eta=eta: ch["ddim_sample"](
+                      model, shape, schedule, num_steps=k, eta=eta)
+                  for k in args.ddim_sweep for eta in args.eta}, args.n_eval, batch=250)
         return
     if args.evaluate_only:
         reevaluate(ch, args.n_eval, device)
