@@ -179,12 +179,19 @@ def _scale(x: np.ndarray, scale: str) -> torch.Tensor:
     raise ValueError("scale must be '01' or '-11'")
 
 
+def subset_indices(length: int, n: int, seed: int) -> np.ndarray:
+    """The sorted indices of the seeded ``n``-of-``length`` draw every ``load_*(n=..., seed=...)`` makes.
+
+    Public so that other code (the metrics' reference set) can name the same images."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    return np.sort(np.random.default_rng(seed).choice(length, size=n, replace=False))
+
+
 def _take(x: np.ndarray, y: np.ndarray, n: int | None, seed: int):
     if n is None or n >= len(x):
         return x, y
-    if n <= 0:
-        raise ValueError("n must be positive")
-    idx = np.sort(np.random.default_rng(seed).choice(len(x), size=n, replace=False))
+    idx = subset_indices(len(x), n, seed)
     return x[idx], y[idx]
 
 
@@ -357,4 +364,5 @@ __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError",
     "cache_dir", "data_dir", "download_all", "get_loaders", "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "subset_file",
+    "subset_indices",
 ]

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from scipy import linalg
 
-from .datasets import load_fashion_mnist, load_mnist, subset_file
+from .datasets import load_fashion_mnist, load_mnist, subset_file, subset_indices
 
 CHECKPOINTS = {
     "mnist": "checkpoints/mnist_classifier.pt",
@@ -125,9 +125,9 @@ def _reference_split(dataset: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     recorded scores keep their meaning; the rest never enters the reference.
     """
     x, _ = _TEST_LOADERS[dataset]("test", source="subset")
-    chosen = np.zeros(len(x), dtype=bool)
-    chosen[np.random.default_rng(0).choice(len(x), size=n, replace=False)] = True
-    return x[torch.from_numpy(chosen)], x[torch.from_numpy(~chosen)]
+    chosen = torch.zeros(len(x), dtype=torch.bool)
+    chosen[torch.from_numpy(subset_indices(len(x), n, seed=0))] = True
+    return x[chosen], x[~chosen]
 
 
 @functools.cache

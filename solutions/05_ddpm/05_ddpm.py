@@ -1071,11 +1071,9 @@ if shipped:
     for key, r in shipped.items():
         if key == "real":  # not a sampler: the score of 1000 real images, printed below
             continue
-        spread = f"{r['spread']:>9.2f}" if "spread" in r else f"{'—':>9}"
         print(f"{names.get(key, key):<24}{r['seconds']:>10.1f}{shipped['ddpm']['seconds'] / r['seconds']:>10.1f}×"
-              f"{r['fid']:>12.1f}{spread}{r['min_share']:>11.1%}{r['confident_share']:>11.1%}")
-    if "real" in shipped:
-        print(f"{'настоящие изображения':<24}{'—':>10}{'—':>11}{shipped['real']['fid']:>12.1f}{'≈1':>9}")
+              f"{r['fid']:>12.1f}{r['spread']:>9.2f}{r['min_share']:>11.1%}{r['confident_share']:>11.1%}")
+    print(f"{'настоящие изображения':<24}{'—':>10}{'—':>11}{shipped['real']['fid']:>12.1f}{'≈1':>9}")
     for other, ev in course_ckpt["info"].get("evaluation_elsewhere", {}).items():  # e.g. the GPU of training
         print(f"На {other}: DDPM {ev['ddpm']['seconds']:.1f} с, DDIM-50 {ev['ddim50']['seconds']:.1f} с "
               f"(в {ev['ddpm']['seconds'] / ev['ddim50']['seconds']:.0f} раз быстрее); FID-оценки "
