@@ -10,6 +10,7 @@ from course import ROOT
 
 import utils
 from tools.chapter_code import load_chapter
+from tools.train_ddpm import ddim_split_sample
 
 WEIGHTS, PROGRAM = "checkpoints/ddpm_mnist.pt", "checkpoints/ddpm_mnist.pt2"
 CHECKSUMS = json.loads((ROOT / "utils" / "checksums.json").read_text())
@@ -78,3 +79,41 @@ def test_recorded_real_image_floor_is_reproducible_and_below_every_sampler(check
     ev = checkpoint["info"]["evaluation"]
     assert ev["real"]["fid"] == round(utils.metrics.real_image_score(1000, seed=0), 2)
     assert all(r["fid"] > ev["real"]["fid"] and 0 < r["spread"] < 1.1 for k, r in ev.items() if k != "real")
+
+
+def _toy_eps(x, t):
+    """A fixed smooth function of (x, t) standing in for a network: enough to tell samplers apart."""
+    return 0.3 * torch.tanh(x) + 1e-3 * t.view(-1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("eta", [0.5, 1.0])
+def test_split_sampler_is_the_chapters_ddim_at_either_end(chapter, eta):
+    """ddim_split_sample (the diagnostic behind the noise_low/noise_high rows) reduces to the chapter's
+    ddim_sample when every step, or no step, is on its noisy side; a split in between differs from both."""
+    schedule = chapter["NoiseSchedule"](chapter["linear_beta_schedule"](100))
+
+    def run(fn, **kw):
+        torch.manual_seed(3)
+        return fn(_toy_eps, (4, 1, 6, 6), schedule, **kw)
+
+    stochastic = run(chapter["ddim_sample"], num_steps=10, eta=eta)
+    deterministic = run(chapter["ddim_sample"], num_steps=10, eta=0.0)
+    for split, noisy, expected in ((100, "low", stochastic), (0, "high", stochastic),
+                                   (0, "low", deterministic), (100, "high", deterministic)):
+        got = run(ddim_split_sample, num_steps=10, eta=eta, split=split, noisy=noisy)
+        utils.assert_close(got, expected, f"split={split}, noisy={noisy}", atol=1e-6)
+    for noisy in ("low", "high"):
+        middle = run(ddim_split_sample, num_steps=10, eta=eta, split=50, noisy=noisy)
+        assert (middle - stochastic).abs().max() > 1e-3 and (middle - deterministic).abs().max() > 1e-3
+
+
+def test_recorded_evaluation_has_the_split_rows_the_chapter_prints(checkpoint):
+    """The noise-only-below / noise-only-above T/2 rows are recorded with the others, on the same device.
+
+    They were measured in a later run than the rest, so they carry no seconds (timings of two runs on a
+    shared machine are not comparable); every row that has seconds comes from the one full run."""
+    ev = checkpoint["info"]["evaluation"]
+    for key in ("ddim50_noise_low", "ddim50_noise_high"):
+        assert {"fid", "spread", "min_share", "confident_share"} <= set(ev[key]), key
+        assert CHECKSUMS[WEIGHTS]["evaluation"][key]["fid"] == ev[key]["fid"]
+        assert 0 < ev[key]["spread"] < 1.1 and ev[key]["fid"] > ev["real"]["fid"]

@@ -2,7 +2,9 @@
 
     .venv/bin/python -m tools.train_ddpm [--steps 11800] [--skip-eval] [--device cuda]
     .venv/bin/python -m tools.train_ddpm --evaluate-only   # re-measure (and re-export) the shipped weights
+    .venv/bin/python -m tools.train_ddpm --evaluate-only --samplers ddim50_noise_low   # re-measure some
     .venv/bin/python -m tools.train_ddpm --ddim-sweep 50 100 --eta 0 0.5   # diagnostic, writes nothing
+    .venv/bin/python -m tools.train_ddpm --ddim-sweep 50 --eta 1 --split 200 800   # where noise helps
 
 Uses the chapter's own code (tools.chapter_code), the full MNIST training set
 when it is in data/cache/ (after `make data`) or else the committed subset,
@@ -13,8 +15,9 @@ and writes under data/checkpoints/:
 - ddpm_mnist.pt2: the same network as a torch.export program, which samples
   without any UNet class (for students whose architecture differs).
 Then it samples 1000 images with DDPM (T steps) and DDIM (50 and 20 steps,
-deterministic with eta=0 and stochastic with eta=1), times each sampler and
-scores the images with utils.metrics; every figure goes into
+deterministic with eta=0 and stochastic with eta=1, and DDIM-50 with eta=1 on
+only the low-noise or only the high-noise half of the steps), times each
+sampler and scores the images with utils.metrics; every figure goes into
 utils/checksums.json next to the files' sha256 and into the checkpoint's
 metadata, where the notebook reads it.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -48,14 +52,47 @@ def export_program(model, path: Path) -> None:
     torch.export.save(program, path)
 
 
+@torch.no_grad()
+def ddim_split_sample(model, shape, schedule, num_steps: int, eta: float, split: int, noisy: str):
+    """DDIM that adds its eta-noise only on the steps with t < ``split`` (``noisy="low"``, the low-noise
+    end of the trajectory) or t >= ``split`` (``noisy="high"``), and is deterministic on the others.
+
+    A diagnostic, not chapter material: it locates where along the trajectory the fresh noise of
+    stochastic DDIM pays off. The step is the chapter's ``ddim_sample`` step, and with every step on
+    the noisy side it draws the same random numbers, so it returns exactly what ``ddim_sample`` returns
+    (tests/test_ddpm_checkpoint.py checks both ends).
+    """
+    if noisy not in ("low", "high"):
+        raise ValueError("noisy must be 'low' or 'high'")
+    T = len(schedule.betas)
+    steps = torch.linspace(0, T - 1, num_steps).round().long().tolist()
+    x = torch.randn(shape, device=utils.model_device(model))
+    for i in reversed(range(num_steps)):
+        t = steps[i]
+        eta_t = eta if (t < split) == (noisy == "low") else 0.0
+        abar = float(schedule.alphas_cumprod[t])
+        abar_prev = float(schedule.alphas_cumprod[steps[i - 1]]) if i > 0 else 1.0
+        eps = model(x, torch.full((shape[0],), t, dtype=torch.long, device=x.device))
+        x0_hat = (x - math.sqrt(1 - abar) * eps) / math.sqrt(abar)
+        sigma = eta_t * math.sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev))
+        x = math.sqrt(abar_prev) * x0_hat + math.sqrt(max(1 - abar_prev - sigma ** 2, 0.0)) * eps
+        if sigma > 0:
+            x = x + sigma * torch.randn_like(x)
+    return x
+
+
 def standard_samplers(ch: dict, model, schedule) -> dict:
-    """The samplers the chapter's table compares: DDPM, and DDIM with 50 and 20 steps at eta 0 and 1."""
+    """The samplers the chapter's tables compare: DDPM; DDIM with 50 and 20 steps at eta 0 and 1; and
+    DDIM-50 with eta=1 only below (``_noise_low``) or only above (``_noise_high``) the middle step T/2."""
+    half = len(schedule.betas) // 2
     return {
         "ddpm": lambda shape: ch["sample"](model, shape, schedule),
         "ddim50": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=50),
         "ddim20": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=20),
         "ddim50_eta1": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=50, eta=1.0),
         "ddim20_eta1": lambda shape: ch["ddim_sample"](model, shape, schedule, num_steps=20, eta=1.0),
+        "ddim50_noise_low": lambda shape: ddim_split_sample(model, shape, schedule, 50, 1.0, half, "low"),
+        "ddim50_noise_high": lambda shape: ddim_split_sample(model, shape, schedule, 50, 1.0, half, "high"),
     }
 
 
@@ -95,11 +132,18 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="default: utils.get_device() (CUDA when there)")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="re-evaluate the shipped weights instead of training new ones")
+    parser.add_argument("--samplers", nargs="+", metavar="NAME",
+                        help="with --evaluate-only: re-measure only these samplers of the standard set and "
+                             "keep the recorded figures of the others (each sampler is seeded on its own, "
+                             "so the figures are those of a full run)")
     parser.add_argument("--ddim-sweep", type=int, nargs="+", metavar="STEPS",
                         help="diagnostic: score DDIM of the shipped weights at these step counts "
                              "(and each --eta); prints, writes nothing")
     parser.add_argument("--eta", type=float, nargs="+", default=[0.0], metavar="ETA",
                         help="the eta values --ddim-sweep tries (default: 0, deterministic)")
+    parser.add_argument("--split", type=int, nargs="+", metavar="T",
+                        help="with --ddim-sweep: instead of plain DDIM, add the eta-noise only below "
+                             "or only above each of these steps (see ddim_split_sample)")
     args = parser.parse_args()
 
     ch = load_chapter("05_ddpm")
@@ -108,13 +152,14 @@ def main() -> None:
         model, _, schedule = load_shipped(ch)
         model = model.to(device, memory_format=torch.channels_last)
         utils.seed_everything(0)
-        evaluate({f"ddim{k}_eta{eta:g}": lambda shape, k=k, eta=eta: ch["ddim_sample"](
-                      model, shape, schedule, num_steps=k, eta=eta)
-                  for k in args.ddim_sweep for eta in args.eta}, args.n_eval, batch=250)
+        evaluate(sweep_samplers(ch, model, schedule, args.ddim_sweep, args.eta, args.split), args.n_eval,
+                 batch=250)
         return
     if args.evaluate_only:
-        reevaluate(ch, args.n_eval, device)
+        reevaluate(ch, args.n_eval, device, only=args.samplers)
         return
+    if args.samplers:
+        parser.error("--samplers needs --evaluate-only")
     utils.seed_everything(0)
     images, _ = utils.load_mnist("train", scale="-11", source="auto")
     schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](args.timesteps))
@@ -148,6 +193,23 @@ def main() -> None:
     register(info)
 
 
+def sweep_samplers(ch: dict, model, schedule, step_counts, etas, splits=None) -> dict:
+    """The --ddim-sweep samplers: plain DDIM per step count and eta, or with ``splits`` its
+    noise-below and noise-above variants at each split step."""
+    samplers = {}
+    for k in step_counts:
+        for eta in etas:
+            if not splits:
+                samplers[f"ddim{k}_eta{eta:g}"] = lambda shape, k=k, eta=eta: ch["ddim_sample"](
+                    model, shape, schedule, num_steps=k, eta=eta)
+            for split in splits or ():
+                for noisy in ("low", "high"):
+                    samplers[f"ddim{k}_eta{eta:g}_{noisy}{split}"] = (
+                        lambda shape, k=k, eta=eta, split=split, noisy=noisy: ddim_split_sample(
+                            model, shape, schedule, k, eta, split, noisy))
+    return samplers
+
+
 def describe_device(device: torch.device) -> str:
     """Where training or sampling ran, in the words the README and the notebook quote."""
     if device.type == "cuda":
@@ -155,21 +217,42 @@ def describe_device(device: torch.device) -> str:
     return f"CPU, {torch.get_num_threads()} threads ({platform.processor() or platform.machine()})"
 
 
-def reevaluate(ch: dict, n_eval: int, device: torch.device) -> None:
+def reevaluate(ch: dict, n_eval: int, device: torch.device, only: list[str] | None = None) -> None:
     """Measure the shipped weights again on ``device`` and store the new figures.
 
-    The torch.export twin is written again from the weights, so that it matches
-    this PyTorch version (weights trained elsewhere arrive without it)."""
+    With ``only``, just those samplers are measured and merged into the recorded
+    evaluation, which must come from the same device, without their seconds: a
+    machine's speed changes between runs (the same 2-core CPU sampled DDIM-50 in
+    66 s in one session and 140 s in another), so only timings of one run are
+    compared. Otherwise the torch.export
+    twin is written again from the weights, so that it matches this PyTorch
+    version (weights trained elsewhere arrive without it)."""
     model, checkpoint, schedule = load_shipped(ch)
     info = checkpoint["info"]
-    export_program(model, ROOT / "data" / PROGRAM)
-    model = model.to(device, memory_format=torch.channels_last)
-    utils.seed_everything(0)
+    if not only:
+        export_program(model, ROOT / "data" / PROGRAM)
     here, before = describe_device(device), info.get("evaluation_device")
-    if "evaluation" in info and before and before != here:  # keep e.g. the GPU figures of the training run
-        info.setdefault("evaluation_elsewhere", {})[before] = info["evaluation"]
-    info["evaluation"] = evaluate(standard_samplers(ch, model, schedule), n_eval, batch=250)
-    info["evaluation_device"] = here
+    samplers = standard_samplers(ch, model.to(device, memory_format=torch.channels_last), schedule)
+    if only:
+        unknown = sorted(set(only) - set(samplers))
+        if unknown:
+            raise SystemExit(f"unknown samplers {unknown}; the standard set is {sorted(samplers)}")
+        if before != here:
+            raise SystemExit(f"the recorded evaluation ran on {before!r}, not here ({here!r}): "
+                             "mixing devices would mix timings; re-measure everything instead")
+        utils.seed_everything(0)
+        measured = evaluate({name: samplers[name] for name in only}, n_eval, batch=250)
+        if measured["real"] != info["evaluation"]["real"]:
+            raise SystemExit("the real-image floor differs from the recorded one: not the same evaluation")
+        for name in only:
+            del measured[name]["seconds"]
+            info["evaluation"][name] = measured[name]
+    else:
+        utils.seed_everything(0)
+        if "evaluation" in info and before and before != here:  # keep e.g. the training run's GPU figures
+            info.setdefault("evaluation_elsewhere", {})[before] = info["evaluation"]
+        info["evaluation"] = evaluate(samplers, n_eval, batch=250)
+        info["evaluation_device"] = here
     torch.save(checkpoint, ROOT / "data" / WEIGHTS)
     register(info)
 
