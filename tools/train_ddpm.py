@@ -196,18 +196,13 @@ def main() -> None:
 def sweep_samplers(ch: dict, model, schedule, step_counts, etas, splits=None) -> dict:
     """The --ddim-sweep samplers: plain DDIM per step count and eta, or with ``splits`` its
     noise-below and noise-above variants at each split step."""
-    samplers = {}
-    for k in step_counts:
-        for eta in etas:
-            if not splits:
-                samplers[f"ddim{k}_eta{eta:g}"] = lambda shape, k=k, eta=eta: ch["ddim_sample"](
+    if not splits:
+        return {f"ddim{k}_eta{eta:g}": lambda shape, k=k, eta=eta: ch["ddim_sample"](
                     model, shape, schedule, num_steps=k, eta=eta)
-            for split in splits or ():
-                for noisy in ("low", "high"):
-                    samplers[f"ddim{k}_eta{eta:g}_{noisy}{split}"] = (
-                        lambda shape, k=k, eta=eta, split=split, noisy=noisy: ddim_split_sample(
-                            model, shape, schedule, k, eta, split, noisy))
-    return samplers
+                for k in step_counts for eta in etas}
+    return {f"ddim{k}_eta{eta:g}_{noisy}{split}": lambda shape, k=k, eta=eta, split=split, noisy=noisy: (
+                ddim_split_sample(model, shape, schedule, k, eta, split, noisy))
+            for k in step_counts for eta in etas for split in splits for noisy in ("low", "high")}
 
 
 def describe_device(device: torch.device) -> str:
@@ -221,12 +216,12 @@ def reevaluate(ch: dict, n_eval: int, device: torch.device, only: list[str] | No
     """Measure the shipped weights again on ``device`` and store the new figures.
 
     With ``only``, just those samplers are measured and merged into the recorded
-    evaluation, which must come from the same device, without their seconds: a
-    machine's speed changes between runs (the same 2-core CPU sampled DDIM-50 in
-    66 s in one session and 140 s in another), so only timings of one run are
-    compared. Otherwise the torch.export
-    twin is written again from the weights, so that it matches this PyTorch
-    version (weights trained elsewhere arrive without it)."""
+    evaluation, which must come from the same kind of device (CPU and CUDA draw
+    different random numbers), and without their seconds: a machine's speed
+    changes between runs (a 2-core CPU sampled DDIM-50 in 66 s in one session and
+    140 s in another), so only timings of one run are compared. Otherwise the
+    torch.export twin is written again from the weights, so that it matches this
+    PyTorch version (weights trained elsewhere arrive without it)."""
     model, checkpoint, schedule = load_shipped(ch)
     info = checkpoint["info"]
     if not only:
@@ -239,7 +234,7 @@ def reevaluate(ch: dict, n_eval: int, device: torch.device, only: list[str] | No
             raise SystemExit(f"unknown samplers {unknown}; the standard set is {sorted(samplers)}")
         if before != here:
             raise SystemExit(f"the recorded evaluation ran on {before!r}, not here ({here!r}): "
-                             "mixing devices would mix timings; re-measure everything instead")
+                             "its random numbers differ, so re-measure everything instead")
         utils.seed_everything(0)
         measured = evaluate({name: samplers[name] for name in only}, n_eval, batch=250)
         if measured["real"] != info["evaluation"]["real"]:
