@@ -10,7 +10,7 @@ from course import ROOT
 
 import utils
 from tools.chapter_code import load_chapter
-from tools.train_ddpm import ddim_split_sample
+from tools.train_ddpm import ddim_split_sample, round_to_storage, storage_state
 
 WEIGHTS, PROGRAM = "checkpoints/ddpm_mnist.pt", "checkpoints/ddpm_mnist.pt2"
 CHECKSUMS = json.loads((ROOT / "utils" / "checksums.json").read_text())
@@ -33,13 +33,30 @@ def test_both_files_are_registered_and_together_under_10_mb():
 
 
 def test_weights_fit_the_chapter_unet_and_the_program_computes_the_same(chapter, checkpoint):
-    net = chapter["UNet"]()
+    net = chapter["UNet"](base_channels=checkpoint["info"].get("base_channels", 32))
     net.load_state_dict(checkpoint["state_dict"])  # strict: every layer named as in the chapter's table
     program = torch.export.load(utils.datasets.subset_file(PROGRAM)).module()
     torch.manual_seed(0)
     x, t = torch.randn(5, 1, 28, 28), torch.tensor([0, 10, 250, 700, 999])
     with torch.no_grad():
         utils.assert_close(program(x, t), net.eval()(x, t), "torch.export program vs state dict", atol=1e-4)
+
+
+def test_float16_storage_round_trips_into_a_float32_unet(chapter, tmp_path):
+    """With --half-weights the file holds float16 tensors; loaded into the chapter's float32 UNet they
+    compute exactly what the rounded network that was evaluated and exported computes."""
+    torch.manual_seed(0)
+    net = chapter["UNet"](base_channels=8, time_dim=32).eval()
+    rounded = round_to_storage(net, torch.float16)
+    assert all(p.dtype == torch.float32 for p in rounded.parameters())
+    torch.save({"state_dict": storage_state(rounded, torch.float16)}, tmp_path / "w.pt")
+    stored = torch.load(tmp_path / "w.pt", weights_only=True)["state_dict"]
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    fresh = chapter["UNet"](base_channels=8, time_dim=32).eval()
+    fresh.load_state_dict(stored)
+    x, t = torch.randn(2, 1, 28, 28), torch.tensor([5, 900])
+    with torch.no_grad():
+        assert torch.equal(fresh(x, t), rounded(x, t))
 
 
 def test_training_record_says_how_it_was_trained(checkpoint):

@@ -1,6 +1,7 @@
 """Train, export and evaluate the diffusion checkpoint shipped with chapter 05_ddpm.
 
     .venv/bin/python -m tools.train_ddpm [--steps 11800] [--skip-eval] [--device cuda]
+    .venv/bin/python -m tools.train_ddpm --base-channels 48 --half-weights --device cuda   # a wider net
     .venv/bin/python -m tools.train_ddpm --evaluate-only   # re-measure (and re-export) the shipped weights
     .venv/bin/python -m tools.train_ddpm --evaluate-only --samplers ddim50_noise_low   # re-measure some
     .venv/bin/python -m tools.train_ddpm --ddim-sweep 50 100 --eta 0 0.5   # diagnostic, writes nothing
@@ -11,7 +12,11 @@ when it is in data/cache/ (after `make data`) or else the committed subset,
 and writes under data/checkpoints/:
 - ddpm_mnist.pt: EMA weights of the chapter's UNet (state dict) plus the
   training settings and figures, loadable into a UNet built as the chapter's
-  table says;
+  table says with the recorded ``base_channels`` (32 unless trained wider);
+  with --half-weights the weights are stored in float16 (a base-48 network
+  keeps both files under the 10 MB data limit only so), and everything is
+  evaluated and exported from the rounded weights, so the figures are those
+  of what ships;
 - ddpm_mnist.pt2: the same network as a torch.export program, which samples
   without any UNet class (for students whose architecture differs).
 Then it samples 1000 images with DDPM (T steps) and DDIM (50 and 20 steps,
@@ -42,6 +47,24 @@ from utils.download import file_digest
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = "checkpoints/ddpm_mnist.pt"
 PROGRAM = "checkpoints/ddpm_mnist.pt2"
+
+
+def round_to_storage(model, dtype: torch.dtype):
+    """Round ``model``'s floating-point weights in place to ``dtype`` and back, so that the network that is
+    evaluated and exported computes exactly what the stored (possibly float16) weights compute."""
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.to(dtype))
+    return model
+
+
+def storage_state(model, dtype: torch.dtype) -> dict:
+    """``model``'s state dict as saved: floating-point tensors in ``dtype``, contiguous.
+
+    ``load_state_dict`` casts them back into a float32 UNet."""
+    return {k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
+            for k, v in model.state_dict().items()}
 
 
 def export_program(model, path: Path) -> None:
@@ -127,6 +150,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--timesteps", type=int, default=1000)
+    parser.add_argument("--base-channels", type=int, default=32,
+                        help="the UNet's base_channels (32, the chapter's default, for the shipped network)")
+    parser.add_argument("--half-weights", action="store_true",
+                        help="store the weights in float16 (half the .pt file; needed above base 40 to keep "
+                             "both files under 10 MB) and evaluate and export the rounded weights")
     parser.add_argument("--n-eval", type=int, default=1000)
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--device", default=None, help="default: utils.get_device() (CUDA when there)")
@@ -164,7 +192,7 @@ def main() -> None:
     images, _ = utils.load_mnist("train", scale="-11", source="auto")
     schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](args.timesteps))
     # channels_last makes the CPU convolutions about 1.5x faster; the weights are the same.
-    model = ch["UNet"]().to(device, memory_format=torch.channels_last)
+    model = ch["UNet"](base_channels=args.base_channels).to(device, memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"training UNet ({n_params:,} parameters) on {len(images)} images for {args.steps} steps "
           f"on {describe_device(device)}", flush=True)
@@ -172,10 +200,12 @@ def main() -> None:
     ema, losses = ch["train_diffusion"](model, images, schedule, steps=args.steps,
                                         batch_size=args.batch_size, lr=args.lr)
     seconds = time.perf_counter() - start
-    ema = ema.to("cpu", memory_format=torch.contiguous_format).eval()
+    dtype = torch.float16 if args.half_weights else torch.float32
+    ema = round_to_storage(ema.to("cpu", memory_format=torch.contiguous_format).eval(), dtype)
     info = {
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "ema_decay": 0.999,
         "timesteps": args.timesteps, "schedule": "linear", "n_train": len(images), "parameters": n_params,
+        "base_channels": args.base_channels, "weights_dtype": str(dtype).removeprefix("torch."),
         "seconds": round(seconds, 1), "final_loss": round(sum(losses[-200:]) / len(losses[-200:]), 4),
         "device": describe_device(device),
         "torch": str(torch.__version__),
@@ -187,8 +217,7 @@ def main() -> None:
         info["evaluation_device"] = describe_device(device)
     weights, program = ROOT / "data" / WEIGHTS, ROOT / "data" / PROGRAM
     weights.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in ema.state_dict().items()}
-    torch.save({"state_dict": state, "info": info, "loss_curve": losses[::10]}, weights)
+    torch.save({"state_dict": storage_state(ema, dtype), "info": info, "loss_curve": losses[::10]}, weights)
     export_program(ema, program)
     register(info)
 
@@ -256,8 +285,8 @@ def load_shipped(ch: dict):
     """The shipped EMA network (eval mode, on the CPU), its checkpoint and its noise schedule."""
     checkpoint = torch.load(ROOT / "data" / WEIGHTS, map_location="cpu", weights_only=True)
     schedule = ch["NoiseSchedule"](ch["linear_beta_schedule"](checkpoint["info"]["timesteps"]))
-    model = ch["UNet"]()
-    model.load_state_dict(checkpoint["state_dict"])
+    model = ch["UNet"](base_channels=checkpoint["info"].get("base_channels", 32))
+    model.load_state_dict(checkpoint["state_dict"])  # casts float16 weights back to float32
     return model.eval(), checkpoint, schedule
 
 

@@ -905,13 +905,14 @@ def load_course_unet():
     except (OSError, KeyError, utils.DataFileError) as err:
         print(f"Готовой сети нет ({err}).")
         return None, None
-    net = UNet()
     try:
-        net.load_state_dict(ckpt["state_dict"])
+        # Ширина сети записана в контрольной точке (старые точки её не пишут: там 32, значение по умолчанию).
+        net = UNet(base_channels=ckpt["info"].get("base_channels", 32))
+        net.load_state_dict(ckpt["state_dict"])  # веса, сохранённые во float16, приводятся к float32
         print("Веса готовой сети загружены в ваш UNet.")
         # channels_last — другой порядок хранения тензоров: свёртки на CPU примерно в 1.5 раза быстрее, веса те же.
         return net.to(device, memory_format=torch.channels_last).eval(), ckpt
-    except RuntimeError:
+    except (RuntimeError, TypeError):
         print("Ваш UNet устроен не так, как в таблице: загружаем готовую сеть как программу torch.export.")
     try:
         program = torch.export.load(utils.datasets.subset_file("checkpoints/ddpm_mnist.pt2")).module()
@@ -925,7 +926,8 @@ schedule = schedules["линейное"]
 course_net, course_ckpt = load_course_unet()
 if course_ckpt is not None:
     info = course_ckpt["info"]
-    print(f"Готовая сеть: {info['parameters']:,} параметров, {info['steps']} шагов Adam (батч {info['batch_size']}, "
+    print(f"Готовая сеть: UNet(base_channels={info.get('base_channels', 32)}), {info['parameters']:,} параметров, "
+          f"{info['steps']} шагов Adam (батч {info['batch_size']}, "
           f"lr {info['lr']}, EMA {info['ema_decay']}) на {info['n_train']} изображениях MNIST, "
           f"{info['seconds'] / 60:.0f} мин на {info['device']}; итоговые потери {info['final_loss']}.")
 
