@@ -10,7 +10,7 @@ from course import ROOT
 
 import utils
 from tools.chapter_code import load_chapter
-from tools.train_ddpm import ddim_split_sample, round_to_storage, storage_state
+from tools.train_ddpm import ddim_split_sample, load_shipped, round_to_storage, storage_state
 
 WEIGHTS, PROGRAM = "checkpoints/ddpm_mnist.pt", "checkpoints/ddpm_mnist.pt2"
 CHECKSUMS = json.loads((ROOT / "utils" / "checksums.json").read_text())
@@ -32,9 +32,10 @@ def test_both_files_are_registered_and_together_under_10_mb():
     assert sum(sizes) <= 10 * 2**20
 
 
-def test_weights_fit_the_chapter_unet_and_the_program_computes_the_same(chapter, checkpoint):
-    net = chapter["UNet"](base_channels=checkpoint["info"].get("base_channels", 32))
-    net.load_state_dict(checkpoint["state_dict"])  # strict: every layer named as in the chapter's table
+def test_weights_fit_the_chapter_unet_and_the_program_computes_the_same(chapter):
+    # load_shipped builds the chapter's UNet at the recorded width and loads strictly: every layer
+    # named as in the chapter's table.
+    net, _, _ = load_shipped(chapter)
     program = torch.export.load(utils.datasets.subset_file(PROGRAM)).module()
     torch.manual_seed(0)
     x, t = torch.randn(5, 1, 28, 28), torch.tensor([0, 10, 250, 700, 999])
