@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-# Grading inputs: ASSIGNMENT=01_autoencoders (default: every chapter),
+# Grading inputs: ASSIGNMENT=01_autoencoders (default: every chapter of chapters.toml with submissions),
 # SUBMISSIONS=folder with <student>/<assignment>/<notebook>.ipynb.
 ASSIGNMENT ?=
 SUBMISSIONS ?= submitted
@@ -16,8 +16,8 @@ JOBS ?= 1
 STUDENT ?=
 # Gradebook URL (default: CourseDirectory.db_url of nbgrader_config.py, i.e. gradebook.db).
 DB_URL ?=
-CHAPTERS = $(notdir $(wildcard solutions/[0-9][0-9]_*))
-ASSIGNMENTS = $(if $(ASSIGNMENT),$(ASSIGNMENT),$(CHAPTERS))
+# The unit-level tier: everything but running notebooks, grading and the PostgreSQL gradebook.
+FAST_TESTS := not notebook and not grader and not postgres
 
 # Jupyter refuses to start as root (containers, CI) unless told to.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -26,12 +26,13 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 export PATH := $(abspath $(BIN)):$(PATH)
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: help install lab test release check-release autograde feedback grades data clean
+.PHONY: help install lab test test-fast lint release check-release autograde feedback grades data clean
 
 help:
 	@echo "make lab         start JupyterLab on the course (creates .venv first)"
-	@echo "make test        run the whole test suite (creates .venv first)"
-	@echo "make release     rebuild solutions/*.ipynb and modules/ from the sources"
+	@echo "make test        run the whole test suite, what CI runs (creates .venv first)"
+	@echo "make test-fast   lint, unit tests, the build check and the exercise tables (a few minutes)"
+	@echo "make release     rebuild solutions/*.ipynb, modules/, the README table and docs/results.md"
 	@echo "make autograde   grade SUBMISSIONS (default: submitted/) for ASSIGNMENT (default: all), JOBS at once;"
 	@echo "                 writes grading_report.csv (status and reason per student and notebook)"
 	@echo "make feedback    write HTML feedback for graded submissions"
@@ -50,28 +51,29 @@ $(STAMP): pyproject.toml
 lab: install
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/modules $(LAB_ROOT) $(LAB_ARGS)
 
+lint: install
+	$(BIN)/ruff check .
+
 test: install
-	$(BIN)/ruff check utils tools tests nbgrader_config.py
+	$(BIN)/ruff check .
 	$(PY) -m pytest
 
+test-fast: install
+	$(BIN)/ruff check .
+	$(PY) -m pytest -m "$(FAST_TESTS)"
+
 release: install
-	$(PY) -m tools.build_notebooks
+	$(PY) -m tools.build
 
 check-release: install
-	$(PY) -m tools.build_notebooks --check
+	$(PY) -m tools.build --check
 
 autograde: install
-	@test -d "$(SUBMISSIONS)" || { echo "no submissions folder: $(SUBMISSIONS)"; exit 1; }
-	for a in $(ASSIGNMENTS); do \
-	  $(BIN)/nbgrader generate_assignment $$a --force --log-level=WARN \
-	    $(if $(DB_URL),--CourseDirectory.db_url="$(DB_URL)") && \
-	  $(PY) -m tools.grade $$a --submitted "$(SUBMISSIONS)" --jobs $(JOBS) $(if $(STUDENT),--student $(STUDENT)) \
-	    $(if $(DB_URL),--db-url "$(DB_URL)") \
-	    || exit 1; \
-	done
+	$(PY) -m tools.grader $(ASSIGNMENT) --submitted "$(SUBMISSIONS)" --jobs $(JOBS) \
+	  $(if $(STUDENT),--student $(STUDENT)) $(if $(DB_URL),--db-url "$(DB_URL)")
 
 feedback: install
-	for a in $(ASSIGNMENTS); do \
+	for a in $(if $(ASSIGNMENT),$(ASSIGNMENT),$(shell $(PY) -m tools.course)); do \
 	  $(BIN)/nbgrader generate_feedback $$a --force $(if $(DB_URL),--CourseDirectory.db_url="$(DB_URL)") || exit 1; \
 	done
 
@@ -83,5 +85,6 @@ data: install
 	$(PY) -c "import utils.datasets as d; [print(f'{k:15} {v}') for k, v in d.download_all().items()]"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache autograded feedback gradebook.db grades.csv grading_report.csv .grading
+	rm -rf $(VENV) .pytest_cache .ruff_cache autograded feedback gradebook.db grades.csv grading_report.csv .grading \
+	  reports executed
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

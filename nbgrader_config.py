@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821  (injected by traitlets)
-# Grading helpers (tools.grading) live beside this file.
+# The grading helpers (tools.grader) live beside this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # noqa: F821  (__file__ is set by traitlets)
 
 # --- layout -----------------------------------------------------------------
 # The course's id in the gradebook and the exchange (a server gradebook such as
-# PostgreSQL insists on one; tools.grading reads it from this line).
+# PostgreSQL insists on one; tools.grader reads it from this line).
 c.CourseDirectory.course_id = "dl-course-ru"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "modules"
@@ -60,7 +60,7 @@ c.OverwriteCells.missing_cell_notification = (
 # --- feedback ---------------------------------------------------------------
 # Students see which tests passed and the failure messages, not the hidden tests' code.
 c.GenerateFeedback.preprocessors = [
-    "tools.grading.feedback.HideHiddenTests",
+    "tools.grader.feedback.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

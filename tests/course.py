@@ -1,26 +1,27 @@
-"""Helpers for the course-invariant tests: chapters, notebooks and their cells."""
+"""Helpers for the course tests: the registered chapters, their notebooks and cells."""
 
 from __future__ import annotations
 
 import functools
-import re
-from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted(p.name for p in (ROOT / "solutions").iterdir()
-                  if p.is_dir() and re.match(r"^\d\d_[a-z0-9_]+$", p.name))
+from tools.course import ROOT, chapter, chapters
+
+__all__ = ["ROOT", "SLUGS", "cell_by_grade_id", "grading", "release_notebook", "solution_notebook",
+           "split_regions"]
+
+SLUGS = [ch.slug for ch in chapters()]
 
 
 @functools.cache
-def solution_notebook(chapter: str) -> nbformat.NotebookNode:
-    """The built solution notebook, read once per test session (callers do not mutate it)."""
-    return nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+def solution_notebook(slug: str) -> nbformat.NotebookNode:
+    """The built instructor notebook, read once per test session (callers do not mutate it)."""
+    return nbformat.read(chapter(slug).instructor_notebook(), as_version=4)
 
 
-def release_notebook(chapter: str) -> nbformat.NotebookNode:
-    return nbformat.read(ROOT / "modules" / chapter / f"{chapter}.ipynb", as_version=4)
+def release_notebook(slug: str) -> nbformat.NotebookNode:
+    return nbformat.read(chapter(slug).release_notebook(), as_version=4)
 
 
 def grading(cell) -> dict:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 from course import ROOT
 
 import utils
+from tools import records
+from tools.artifacts import checksums
 from utils import metrics
 
-CHECKSUMS = json.loads((ROOT / "utils" / "checksums.json").read_text())
+CHECKSUMS = checksums.read()
+RECORDED = records.read("classifiers")
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def mnist_test():
 def test_checkpoints_are_small_and_registered(dataset):
     rel = metrics.CHECKPOINTS[dataset]
     assert (ROOT / "data" / rel).stat().st_size < 1_000_000
-    assert rel in CHECKSUMS and "trained" in CHECKSUMS[rel]
+    assert rel in CHECKSUMS and dataset in RECORDED
 
 
 def test_mnist_classifier_reaches_99_percent(mnist_test):
@@ -33,14 +34,14 @@ def test_mnist_classifier_reaches_99_percent(mnist_test):
     accuracy = float((probs.argmax(1) == y.numpy()).mean())
     assert accuracy >= 0.99, f"MNIST test accuracy {accuracy:.4f}"
     # The number recorded by the training script is the one measured here.
-    recorded = CHECKSUMS[metrics.CHECKPOINTS["mnist"]]["trained"]["test_accuracy"]
+    recorded = RECORDED["mnist"]["test_accuracy"]
     assert accuracy == pytest.approx(recorded, abs=1e-4)
 
 
 def test_fashion_classifier_accuracy_matches_its_record():
     x, y = utils.load_fashion_mnist("test", source="subset")
     accuracy = float((metrics.classifier_probabilities(x, "fashion_mnist").argmax(1) == y.numpy()).mean())
-    recorded = CHECKSUMS[metrics.CHECKPOINTS["fashion_mnist"]]["trained"]["test_accuracy"]
+    recorded = RECORDED["fashion_mnist"]["test_accuracy"]
     assert accuracy == pytest.approx(recorded, abs=1e-4)
     assert accuracy > 0.85, f"Fashion-MNIST test accuracy {accuracy:.4f}"
 

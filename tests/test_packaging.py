@@ -53,11 +53,11 @@ def test_required_dependencies_are_declared_as_ranges():
 
 def test_makefile_has_every_documented_target():
     text = (ROOT / "Makefile").read_text()
-    for target in ("install", "lab", "test", "release", "autograde", "feedback", "grades",
+    for target in ("install", "lab", "test", "test-fast", "lint", "release", "autograde", "feedback", "grades",
                    "data", "clean"):
         assert re.search(rf"^{target}:", text, re.M), f"missing make target {target}"
     # Targets that need the environment depend on it.
-    for target in ("lab", "test", "release", "autograde", "feedback", "grades", "data"):
+    for target in ("lab", "test", "test-fast", "lint", "release", "autograde", "feedback", "grades", "data"):
         assert re.search(rf"^{target}: install", text, re.M), f"{target} must depend on install"
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the course notebooks: device and mode, data, plots, progress, checks.
+"""Helpers shared by the course notebooks: device and mode, data, plots, progress, checks, records.
 
 What a chapter teaches stays in the chapter; what several chapters need, or
 what is beside the point of a chapter, lives here.
@@ -40,6 +40,7 @@ from .plotting import (
     show_images,
 )
 from .progress import progress
+from .record import record, recorded, summary
 
 __version__ = "0.1.0"
 
@@ -49,5 +50,5 @@ __all__ = [
     "get_device", "get_loaders", "in_colab", "is_autograding", "is_fast_mode", "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
-    "metrics", "rel_error", "seed_everything", "show_images",
+    "metrics", "record", "recorded", "rel_error", "seed_everything", "show_images", "summary",
 ]

@@ -1,6 +1,6 @@
 """Sample-quality metrics shared by the generative chapters (GAN, DCGAN, DDPM).
 
-A small CNN classifier per dataset, trained by `tools/train_classifiers.py`
+A small CNN classifier per dataset, trained by `tools/artifacts/classifiers.py`
 with its checkpoint committed under `data/checkpoints/`, supplies two things:
 - penultimate-layer features for a Fréchet distance between two image sets,
   an FID-style score (`fid_score`). It is NOT comparable with the Inception

@@ -139,7 +139,7 @@ class Autoencoder(nn.Module):
         ### BEGIN SOLUTION
         widths = [input_dim, *hidden_dims, latent_dim]
         enc = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             enc.append(nn.Linear(a, b))
             if i < len(widths) - 2:
                 enc.append(nn.ReLU())
@@ -147,7 +147,7 @@ class Autoencoder(nn.Module):
 
         back = widths[::-1]
         dec = []
-        for i, (a, b) in enumerate(zip(back[:-1], back[1:])):
+        for i, (a, b) in enumerate(zip(back[:-1], back[1:], strict=True)):
             dec.append(nn.Linear(a, b))
             dec.append(nn.ReLU() if i < len(back) - 2 else nn.Sigmoid())
         self.decoder = nn.Sequential(*dec)
@@ -450,7 +450,10 @@ utils.assert_close(_t_y64, _t_x64, "add_noise(x, 0)")
 # с обычным автоэнкодером из раздела 4 на одних и тех же зашумлённых тестовых изображениях.
 
 # %%
-noise = lambda x: add_noise(x, CFG["noise_factor"])
+def noise(x):
+    return add_noise(x, CFG["noise_factor"])
+
+
 utils.seed_everything(42)
 dae = Autoencoder(latent_dim=CFG["latent_dim"])
 dae_history = train_autoencoder(dae, CFG["dae_epochs"], corrupt=noise, desc="denoising AE")
@@ -461,7 +464,12 @@ with torch.no_grad():
     dae.eval()
     denoised = dae(noisy_test.to(device)).cpu()
     plain = ae(noisy_test.to(device)).cpu()
-mse_vs_clean = lambda a: float(((a - x_test) ** 2).mean())
+
+
+def mse_vs_clean(a):
+    return float(((a - x_test) ** 2).mean())
+
+
 print(f"{'что сравниваем с чистым тестом':<36}{'MSE':>8}")
 print(f"{'зашумлённый вход как есть':<36}{mse_vs_clean(noisy_test):>8.4f}")
 print(f"{'обычный автоэнкодер':<36}{mse_vs_clean(plain):>8.4f}")
@@ -595,16 +603,14 @@ fig.tight_layout()
 # Сводка чисел этого запуска (в быстром режиме обучение короткое, поэтому цифры хуже, чем в полном).
 
 # %%
-summary = {
-    "режим": "быстрый" if FAST else "полный",
-    "обучающих изображений": len(x_train),
-    "MSE автоэнкодера (тест)": round(ae_mse, 4),
-    "MSE PCA-32 (тест)": round(pca_mse, 4),
-    "падение MSE за обучение, раз": round(history["тест до обучения"] / ae_mse, 1),
-    "ROC AUC аномалий": round(auc, 3),
-}
-for key, value in summary.items():
-    print(f"{key:<32}{value}")
+print("режим:", "быстрый" if FAST else "полный")
+utils.summary([
+    ("n_train", "обучающих изображений", len(x_train)),
+    ("ae_test_mse", "MSE автоэнкодера (тест)", ae_mse, ".4f"),
+    ("pca_test_mse", f"MSE PCA-{CFG['latent_dim']} (тест)", pca_mse, ".4f"),
+    ("ae_mse_drop", "падение MSE за обучение, раз", history["тест до обучения"] / ae_mse, ".1f"),
+    ("anomaly_roc_auc", "ROC AUC аномалий", auc, ".3f"),
+])
 
 # %% [markdown]
 # ## 11. Вопросы для самопроверки (проверяет преподаватель)

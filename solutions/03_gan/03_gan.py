@@ -75,8 +75,8 @@ target = torch.ones_like(logits)
 naive = F.binary_cross_entropy(torch.sigmoid(logits), target, reduction="none")
 stable = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 print(f"{'логит':>8}{'Sigmoid + BCELoss':>20}{'BCEWithLogits':>16}")
-for l, a, b in zip(logits.tolist(), naive.tolist(), stable.tolist()):
-    print(f"{l:>8.0f}{a:>20.4f}{b:>16.4f}")
+for logit, a, b in zip(logits.tolist(), naive.tolist(), stable.tolist(), strict=True):
+    print(f"{logit:>8.0f}{a:>20.4f}{b:>16.4f}")
 
 # %% [markdown]
 # При логите $-120$ правильная потеря равна 120, а связка `Sigmoid + BCELoss` выдаёт обрезанные 100 — и нулевой градиент.
@@ -338,10 +338,10 @@ def _t_record_step(*a, **k):
     return _t_res
 _t_od.step = _t_record_step
 train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
-assert all(torch.equal(a, b) for a, b in zip(_t_g0, _t_d_after["g"])), "шаг D изменил веса генератора"
-assert all(torch.equal(a, b.detach()) for a, b in zip(_t_d_after["d"], _t_dn.parameters())), \
+assert all(torch.equal(a, b) for a, b in zip(_t_g0, _t_d_after["g"], strict=True)), "шаг D изменил веса генератора"
+assert all(torch.equal(a, b.detach()) for a, b in zip(_t_d_after["d"], _t_dn.parameters(), strict=True)), \
     "после шага D веса дискриминатора не должны меняться (шаг G делает только opt_g)"
-assert not all(torch.equal(a, b.detach()) for a, b in zip(_t_g0, _t_g.parameters())), "шаг G должен изменить генератор"
+assert not all(torch.equal(a, b.detach()) for a, b in zip(_t_g0, _t_g.parameters(), strict=True)), "шаг G должен изменить генератор"
 # The noise batch matches the real batch (seen by a hook on the generator's input).
 _t_g, _t_dn, _t_og, _t_od = _t_setup(seed=3)
 _t_seen = []
@@ -466,17 +466,16 @@ ax.legend();
 # ## 7. Итоги эксперимента
 
 # %%
-summary = {
-    "режим": "быстрый" if FAST else "полный",
-    "обучающих изображений": len(x_train),
-    "эпох": CFG["epochs"],
-    "уверенных сэмплов до обучения": f"{coverage0['confident_share']:.1%}",
-    "уверенных сэмплов после": f"{history['уверенность'][-1]:.1%}",
-    "цифр с долей ≥1% после": history["классов"][-1],
-    "минимальная доля цифры": f"{coverage[-1].min():.1%}",
-}
-for key, value in summary.items():
-    print(f"{key:<34}{value}")
+print("режим:", "быстрый" if FAST else "полный")
+utils.summary([
+    ("n_train", "обучающих изображений", len(x_train)),
+    ("epochs", "эпох", CFG["epochs"]),
+    ("confident_share_untrained", "уверенных сэмплов до обучения", coverage0["confident_share"], ".1%"),
+    ("confident_share", "уверенных сэмплов после", history["уверенность"][-1], ".1%"),
+    ("confident_share_best", "уверенных сэмплов в лучшую эпоху", max(history["уверенность"]), ".1%"),
+    ("digits_present", "цифр с долей ≥1% после", history["классов"][-1]),
+    ("min_digit_share", "минимальная доля цифры", coverage[-1].min(), ".1%"),
+])
 
 # %% [markdown]
 # ## 8. Вопросы (проверяет преподаватель)

@@ -1,0 +1,1 @@
+"""Rebuild the shipped artifacts: the data subsets and the trained checkpoints under data/."""

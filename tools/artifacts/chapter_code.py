@@ -1,0 +1,46 @@
+"""Load the definitions of a chapter's reference solution for repository scripts.
+
+Scripts that train a chapter's shipped checkpoint (tools/artifacts/ddpm.py) must
+use exactly the code the chapter teaches, not a second copy of it that could
+drift. The chapter's jupytext source is the one place that code lives; this
+module executes its imports, functions and classes -- never its experiments
+or test cells -- in a fresh namespace.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import jupytext
+
+from tools.course import ROOT
+
+PREAMBLE = """
+import math
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import utils
+"""
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+
+
+def _is_test_cell(cell) -> bool:
+    return "### BEGIN HIDDEN TESTS" in cell.source or "Видимые тесты пройдены" in cell.source
+
+
+def load_chapter(chapter: str, root: Path = ROOT) -> dict:
+    """Namespace with every top-level import, function and class of ``chapter``'s solution source."""
+    notebook = jupytext.read(root / "solutions" / chapter / f"{chapter}.py")
+    namespace: dict = {"__name__": f"chapter_{chapter}"}
+    exec(PREAMBLE, namespace)
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or "{{" in cell.source or _is_test_cell(cell):
+            continue
+        tree = ast.parse(cell.source)
+        keep = [node for node in tree.body if isinstance(node, DEFINITIONS)]
+        if keep:
+            exec(compile(ast.Module(body=keep, type_ignores=[]), f"<{chapter}>", "exec"), namespace)
+    return namespace

@@ -1,0 +1,1 @@
+"""Build the shipped notebooks and generated docs from the chapter sources (`make release`)."""

@@ -1,0 +1,2 @@
+"""Robust autograding around nbgrader (`make autograde`): preflight repair, sandboxed kernels, isolation,
+parallelism, a status report."""

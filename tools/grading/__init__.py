@@ -1,1 +1,0 @@
-"""Robust autograding around nbgrader: preflight repair, sandboxed kernels, isolation, parallelism, report."""

@@ -1,0 +1,66 @@
+"""A fixed workload that stands for the chapters' computing: the unit of machine-independent budgets.
+
+    python -m tools.measure.calibration     prints the workload's time on this machine
+
+The chapters spend their fast-mode time in small convolutional and fully
+connected networks trained with Adam on 28x28 images. The workload does the
+same for a fixed number of steps: a convolutional autoencoder (convolutions,
+a strided and a transposed convolution) and an MLP, forward, backward and
+optimiser step. A notebook's cost is its run time divided by this workload's
+time measured in the same test run, on the same threads, so that a slower or
+busier machine raises both and the ratio stays put. The median of three
+timings is taken so that one burst of other load does not decide it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CONV_STEPS = 12
+MLP_STEPS = 60
+
+
+def _train(model: nn.Module, batch: torch.Tensor, steps: int) -> float:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss = torch.zeros(())
+    for _ in range(steps):
+        loss = F.mse_loss(model(batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return float(loss.detach())
+
+
+def workload() -> float:
+    """One pass of the fixed workload; returns its last loss (so that nothing is optimised away)."""
+    torch.manual_seed(0)
+    conv = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 1, 3, padding=1),
+    )
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
+                        nn.Linear(256, 784), nn.Unflatten(1, (1, 28, 28)))
+    images = torch.rand(128, 1, 28, 28)
+    return _train(conv, images[:64], CONV_STEPS) + _train(mlp, images, MLP_STEPS)
+
+
+def calibrate(repeats: int = 3) -> float:
+    """Median wall time of ``repeats`` passes of the workload, in seconds."""
+    workload()  # warm-up: first calls allocate and pick kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        workload()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+if __name__ == "__main__":
+    print(f"calibration workload: {calibrate():.3f} s on {torch.get_num_threads()} threads")

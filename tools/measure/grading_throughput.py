@@ -1,0 +1,76 @@
+"""Grading throughput of one chapter: submissions per minute at several JOBS values.
+
+    python -m tools.measure.grading_throughput [--chapter 01_autoencoders] [--students 6] [--jobs 1 2] [--record]
+
+Builds a throw-away course with the chapter's assignment and N copies of a
+complete submission (the release with the solution cells filled in), grades
+them with tools.grader at each JOBS value and prints the figures; --record
+adds them to results/grading.json (docs/results.md shows them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from tools import records
+from tools.course import PYTHON, ROOT, tool_env
+from tools.grader.runner import Settings, grade_all
+from tools.grader.submissions import completed_submission
+
+
+def run(chapter: str, students: int, jobs: int, kernel_threads: int | None = None) -> dict:
+    """Grade ``students`` complete submissions of ``chapter`` with ``jobs`` at once; the measurement."""
+    course = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        shutil.copy(ROOT / "nbgrader_config.py", course)
+        shutil.copytree(ROOT / "solutions" / chapter, course / "solutions" / chapter)
+        subprocess.run([PYTHON, "-m", "nbgrader", "generate_assignment", chapter, "--force"],
+                       cwd=course, env=tool_env(), check=True, capture_output=True)
+        nb = completed_submission(chapter)
+        for i in range(students):
+            folder = course / "submitted" / f"student{i:02d}" / chapter
+            folder.mkdir(parents=True)
+            nbformat.write(nb, folder / f"{chapter}.ipynb")
+        settings = Settings(course=course, assignment=chapter, db_url=f"sqlite:///{course / 'gradebook.db'}",
+                            jobs=jobs, kernel_threads=kernel_threads)
+        start = time.perf_counter()
+        results = grade_all(settings, log=lambda _: None)
+        seconds = time.perf_counter() - start
+        graded = sum(r.status == "graded" for r in results)
+        print(f"JOBS={jobs}{f' ({kernel_threads} thread(s) per kernel)' if kernel_threads else ''}: "
+              f"{students} submissions in {seconds:.1f} s = {60 * students / seconds:.2f} per minute "
+              f"({graded}/{students} graded)", flush=True)
+        return {"chapter": chapter, "students": students, "jobs": jobs, "kernel_threads": kernel_threads,
+                "seconds": round(seconds, 1), "graded": graded, "sandbox": settings.sandbox_level,
+                **records.provenance("python -m tools.measure.grading_throughput")}
+    finally:
+        shutil.rmtree(course, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chapter", default="01_autoencoders")
+    parser.add_argument("--students", type=int, default=6)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--kernel-threads", type=int, help="threads per kernel (default: cores / jobs)")
+    parser.add_argument("--record", action="store_true", help="add the runs to results/grading.json")
+    args = parser.parse_args()
+    runs = [run(args.chapter, args.students, jobs, args.kernel_threads) for jobs in args.jobs]
+    by_jobs = {r["jobs"]: r["seconds"] for r in runs}
+    if 1 in by_jobs and 2 in by_jobs:
+        print(f"speed-up JOBS=2 / JOBS=1: {by_jobs[1] / by_jobs[2]:.2f}x")
+    if args.record:
+        recorded = records.read("grading")
+        records.update("grading", "runs", recorded.get("runs", []) + runs)
+        print(f"recorded in {records.results_path('grading').relative_to(ROOT)}; run `make release`")
+
+
+if __name__ == "__main__":
+    main()
