@@ -931,13 +931,13 @@ if course_ckpt is not None:
           f"lr {info['lr']}, EMA {info['ema_decay']}) на {info['n_train']} изображениях MNIST, "
           f"{info['seconds'] / 60:.0f} мин на {info['device']}; итоговые потери {info['final_loss']}.")
 
-steps = CFG["train_steps"] if course_net is not None or FAST else 5000
+own_steps = CFG["train_steps"] if course_net is not None or FAST else 5000
 own_net = UNet().to(device)
-print(f"параметров в вашем UNet: {sum(p.numel() for p in own_net.parameters()):,}; обучаем {steps} шагов")
+print(f"параметров в вашем UNet: {sum(p.numel() for p in own_net.parameters()):,}; обучаем {own_steps} шагов")
 start = time.perf_counter()
-own_ema, own_losses = train_diffusion(own_net, x_train, schedule, steps=steps,
+own_ema, own_losses = train_diffusion(own_net, x_train, schedule, steps=own_steps,
                                       batch_size=utils.by_mode(16, CFG["batch_size"]), lr=CFG["lr"])
-print(f"{steps} шагов за {time.perf_counter() - start:.1f} с; потери: первые 10 шагов "
+print(f"{own_steps} шагов за {time.perf_counter() - start:.1f} с; потери: первые 10 шагов "
       f"{np.mean(own_losses[:10]):.3f}, последние 10 — {np.mean(own_losses[-10:]):.3f}")
 net = course_net if course_net is not None else own_ema
 
@@ -1068,7 +1068,7 @@ utils.plot_image_rows(samples_by_sampler, value_range=(-1, 1));
 
 ddim50 = results["DDIM, 50 шагов"]
 utils.summary([
-    ("own_net_steps", "шагов обучения вашей сети", steps),
+    ("own_net_steps", "шагов обучения вашей сети", own_steps),
     ("own_net_loss_first10", "её потери, первые 10 шагов", float(np.mean(own_losses[:10])), ".3f"),
     ("own_net_loss_last10", "её потери, последние 10 шагов", float(np.mean(own_losses[-10:])), ".3f"),
     ("ddim50_fid", f"FID-оценка DDIM-50 на {ddim50['n_score']} изобр.", ddim50["score"]["fid"], ".1f"),

@@ -138,10 +138,11 @@ def grading_section(root: Path) -> list[str]:
         return []
     lines = ["## Grading throughput", "",
              "Complete chapter submissions graded by `tools.grader` (`python -m tools.measure.grading_throughput`).",
-             "", "| machine | sandbox | chapter | submissions | JOBS | kernel threads | seconds | per minute |",
-             "|---|---|---|---|---|---|---|---|"]
+             "", "| date | machine | sandbox | chapter | submissions | JOBS | kernel threads | seconds | per minute |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in found.get("runs", []):
-        lines.append(f"| {r['machine']} | {r['sandbox']} | {r['chapter']} | {r['students']} | {r['jobs']} | "
+        lines.append(f"| {r['date']} | {r['machine']} | {r['sandbox']} | {r['chapter']} | {r['students']} | "
+                     f"{r['jobs']} | "
                      f"{r.get('kernel_threads') or 'cores / JOBS'} | {r['seconds']:.1f} | "
                      f"{60 * r['students'] / r['seconds']:.2f} |")
     return lines + [""]

@@ -25,6 +25,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from tools import records
+from tools.build.notebooks import source_to_notebook
 from tools.course import ROOT, chapter, tool_env
 
 from .calibration import calibrate
@@ -34,13 +35,14 @@ MARK = "__course_recorded__"
 COLLECT = f"import json as _json, utils as _utils\nprint({MARK!r} + _json.dumps(_utils.recorded()))"
 
 
-def execute(source: Path, fast: bool, out: Path, cell_timeout: int | None = None) -> tuple[Path, float, dict]:
-    """Execute the notebook ``source`` in its folder; returns the executed copy (out/<stem>.executed.ipynb),
-    the seconds it took and what it recorded.
+def execute(source: Path, fast: bool, out: Path, cell_timeout: int | None = None,
+            nb: nbformat.NotebookNode | None = None) -> tuple[Path, float, dict]:
+    """Execute the notebook ``source`` (or ``nb``, run as if it were there) in its folder; returns the
+    executed copy (out/<stem>.executed.ipynb), the seconds it took and what it recorded.
 
     The copy is written even when a cell fails or runs past ``cell_timeout``
     seconds, so that the outputs up to that cell can be read."""
-    nb = nbformat.read(source, as_version=4)
+    nb = nbformat.read(source, as_version=4) if nb is None else nb
     nb.cells.append(nbformat.v4.new_code_cell(COLLECT))
     env = tool_env()
     env.pop("NBGRADER_EXECUTION", None)
@@ -81,9 +83,12 @@ def cell_seconds(cell) -> float:
 
 
 def run(slug: str, fast: bool, out: Path, cell_timeout: int | None = None, record: bool = False) -> Path:
-    """Execute chapter ``slug``'s solution notebook; with ``record``, store the run in results/<slug>.json."""
+    """Execute chapter ``slug``'s solution notebook, built afresh from its source (so that an edit not yet
+    released is what runs); with ``record``, store the run in results/<slug>.json."""
+    ch = chapter(slug)
+    notebook = source_to_notebook(ch, ROOT)
     calibration = calibrate() if record else None
-    target, seconds, values = execute(chapter(slug).instructor_notebook(), fast, out, cell_timeout)
+    target, seconds, values = execute(ch.instructor_notebook(), fast, out, cell_timeout, nb=notebook)
     if record:
         mode = "fast" if fast else "full"
         command = f"python -m tools.measure.run_notebook {slug}{' --fast' if fast else ''} --record"
