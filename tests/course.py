@@ -6,6 +6,7 @@ import functools
 
 import nbformat
 
+from tools.build.leaks import region_lines
 from tools.course import ROOT, chapter, chapters
 
 __all__ = ["ROOT", "SLUGS", "cell_by_grade_id", "grading", "release_notebook", "solution_notebook",
@@ -37,14 +38,6 @@ def cell_by_grade_id(nb, grade_id: str) -> str:
 
 def split_regions(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:
     """(lines strictly between ``begin`` and ``end`` markers, lines outside them and the markers)."""
-    inside_lines, outside_lines, inside = [], [], False
-    for line in source.splitlines():
-        if begin in line:
-            inside = True
-        elif end in line:
-            inside = False
-        elif inside:
-            inside_lines.append(line)
-        else:
-            outside_lines.append(line)
-    return inside_lines, outside_lines
+    inside = region_lines(source, (begin, end))
+    lines = list(enumerate(source.splitlines(), 1))
+    return [line for n, line in lines if n in inside], [line for n, line in lines if n not in inside]

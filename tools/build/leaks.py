@@ -101,7 +101,7 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
-def _region_lines(source: str, region: tuple[str, str]) -> set[int]:
+def region_lines(source: str, region: tuple[str, str]) -> set[int]:
     """1-based numbers of the lines strictly inside the ``region`` markers."""
     inside, lines = False, set()
     begin, end = region
@@ -140,7 +140,7 @@ def chapter_secrets(slug: str, instructor: nbformat.NotebookNode) -> Secrets:
     for cell in instructor.cells:
         if cell.cell_type != "code" or (tree := _parse(cell.source)) is None:
             continue
-        solution, hidden = _region_lines(cell.source, SOLUTION), _region_lines(cell.source, HIDDEN)
+        solution, hidden = region_lines(cell.source, SOLUTION), region_lines(cell.source, HIDDEN)
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id", "?"))
         for node, key in fragments(tree):
             span = set(range(node.lineno, (node.end_lineno or node.lineno) + 1))
