@@ -172,8 +172,9 @@ def graded(request, tmp_path_factory):
         (course / "submitted" / student / slug).mkdir(parents=True)
         nbformat.write(nb, course / "submitted" / student / slug / f"{slug}.ipynb")
     settings = Settings(course=course, assignment=slug, db_url=db_url)
-    calibration = calibrate()
+    before = calibrate()
     results = {r.student: r for r in grade_all(settings)}
+    calibration = (before + calibrate()) / 2  # the machine's speed before and after: load drifts
     grades = {}
     with Gradebook(db_url) as gb:
         for student in results:

@@ -8,7 +8,7 @@ output, goes to DIR/<chapter>.executed.ipynb; the wall time and the slowest
 cells are printed. With --record, a run that completes is stored in
 results/<chapter>.json under "fast" or "full": the values the notebook passed
 to utils.summary / utils.record, the run time, the calibration workload's
-time measured just before (tools.measure.calibration), and where it ran;
+time (tools.measure.calibration, the mean of a timing before and one after the run), and where it ran;
 then `make release` quotes them in docs/results.md and the chapter texts.
 """
 
@@ -87,9 +87,10 @@ def run(slug: str, fast: bool, out: Path, cell_timeout: int | None = None, recor
     released is what runs); with ``record``, store the run in results/<slug>.json."""
     ch = chapter(slug)
     notebook = source_to_notebook(ch, ROOT)
-    calibration = calibrate() if record else None
+    before = calibrate() if record else None
     target, seconds, values = execute(ch.instructor_notebook(), fast, out, cell_timeout, nb=notebook)
     if record:
+        calibration = (before + calibrate()) / 2  # the machine's speed before and after the run: load drifts
         mode = "fast" if fast else "full"
         command = f"python -m tools.measure.run_notebook {slug}{' --fast' if fast else ''} --record"
         records.update(slug, mode, {**records.provenance(command), "seconds": round(seconds, 1),
