@@ -101,3 +101,33 @@ def test_block_diagram_without_chain_and_with_labels_below():
                              ax=ax, chain=False, label_below=True) is fig
     assert [t.get_text() for t in ax.texts] == ["784", "32"]  # no arrows
     assert [t.get_position() for t in ax.texts] == [(0.25, -0.75), (1.25, -0.45)]
+
+
+def test_moving_average_uses_what_is_there_at_the_start():
+    assert np.allclose(utils.moving_average([2, 4, 6, 8], 2), [2, 3, 5, 7])
+    assert np.allclose(utils.moving_average([1, 2, 3], 10), [1, 1.5, 2])
+    with pytest.raises(ValueError):
+        utils.moving_average([1, 2], 0)
+
+
+def test_plot_returns_draws_each_run_and_its_trend():
+    fig = utils.plot_returns({"DQN": [10, 20, 30, 40], "случайная": [9, 11, 10, 12]}, window=2)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4
+    assert np.allclose(ax.lines[1].get_ydata(), [10, 15, 25, 35])
+    assert "DQN (среднее по 2)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_animate_embeds_every_frame_and_closes_the_figure():
+    fig, ax = plt.subplots(figsize=(2, 2))
+    (line,) = ax.plot([0, 1], [0, 0])
+    drawn = []
+
+    def update(i):
+        drawn.append(i)
+        line.set_ydata([0, i])
+        return (line,)
+
+    html = utils.animate(fig, update, n_frames=3).data
+    assert "<img" in html and set(drawn) >= {0, 1, 2}
+    assert not plt.fignum_exists(fig.number)

@@ -31,12 +31,15 @@ from .env import (
     seed_everything,
 )
 from .plotting import (
+    animate,
     draw_blocks,
+    moving_average,
     plot_histograms,
     plot_history,
     plot_image_rows,
     plot_latent_2d,
     plot_reconstructions,
+    plot_returns,
     show_images,
 )
 from .progress import progress
@@ -45,7 +48,8 @@ from .record import record, recorded, summary
 __version__ = "0.1.0"
 
 __all__ = [
-    "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError",
+    "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError", "animate", "moving_average",
+    "plot_returns",
     "assert_close", "assert_shape", "by_mode", "data_dir", "describe_environment", "draw_blocks",
     "get_device", "get_loaders", "in_colab", "is_autograding", "is_fast_mode", "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "model_device", "plot_histograms",

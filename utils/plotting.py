@@ -209,3 +209,49 @@ def draw_blocks(blocks: Sequence[tuple], ax=None, chain: bool = True, gap: float
                         arrowprops=dict(arrowstyle="->", color="gray"))
     ax.set_axis_off()
     return fig
+
+
+def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each position (fewer at the start): a learning curve's trend."""
+    x = np.asarray(values, dtype=np.float64)
+    if window < 1:
+        raise ValueError("window must be at least 1")
+    sums = np.cumsum(np.concatenate([[0.0], x]))
+    starts = np.maximum(np.arange(1, len(x) + 1) - window, 0)
+    return (sums[1:] - sums[starts]) / (np.arange(1, len(x) + 1) - starts)
+
+
+def plot_returns(returns: Mapping[str, Sequence[float]], window: int = 20, title: str | None = None,
+                 xlabel: str = "Эпизод", ylabel: str = "Награда за эпизод", ax=None):
+    """Episode returns of reinforcement-learning runs: each run faint, its moving average bold."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+    else:
+        fig = ax.figure
+    for i, (name, values) in enumerate(returns.items()):
+        color = f"C{i}"
+        ax.plot(np.arange(1, len(values) + 1), values, color=color, alpha=0.25, lw=0.8)
+        ax.plot(np.arange(1, len(values) + 1), moving_average(values, window), color=color, lw=2,
+                label=f"{name} (среднее по {window})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def animate(fig, update, n_frames: int, interval_ms: int = 50):
+    """An animation for the notebook (HTML with the frames embedded, no display or video encoder needed).
+
+    ``update(i)`` redraws frame ``i`` on ``fig``; the figure is closed so that it
+    is not shown a second time as a still image.
+    """
+    from IPython.display import HTML
+    from matplotlib.animation import FuncAnimation
+
+    animation = FuncAnimation(fig, update, frames=n_frames, interval=interval_ms)
+    html = animation.to_jshtml(default_mode="once")
+    plt.close(fig)
+    return HTML(html)
