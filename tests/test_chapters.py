@@ -12,11 +12,8 @@ The build itself (generated files, leaks between chapters) is tested in test_bui
 
 from __future__ import annotations
 
-import copy
 import re
 import shutil
-import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -24,10 +21,10 @@ from conftest import FAST_MODE_COSTS
 from course import ROOT, SLUGS, grading, release_notebook, solution_notebook, split_regions
 
 from tools.artifacts import checksums
-from tools.course import SLUG_RE, benchmark, chapter, tool_env
+from tools.course import SLUG_RE, benchmark, chapter, run_nbgrader
 from tools.grader.runner import Settings, grade_all
 from tools.grader.submissions import fill_solutions
-from tools.measure.calibration import calibrate
+from tools.measure.calibration import calibrated
 
 # --- the registry ------------------------------------------------------------------
 
@@ -135,8 +132,7 @@ def noisy_submission(slug: str) -> nbformat.NotebookNode:
     from the gradebook and ignore the chatter: full marks still. (Printing from
     the test cells themselves would prove nothing: nbgrader overwrites them.)
     """
-    nb = fill_solutions(release_notebook(slug), solution_notebook(slug))
-    nb = copy.deepcopy(nb)
+    nb = fill_solutions(release_notebook(slug), solution_notebook(slug))  # a copy: the cached notebooks stay
     tests = [c for c in nb.cells if grading(c).get("grade") and c.cell_type == "code"]
     nb.cells.remove(tests[0])
     for cell in nb.cells:
@@ -164,27 +160,23 @@ def graded(request, tmp_path_factory):
     shutil.copy(ROOT / "nbgrader_config.py", course)
     (course / "solutions" / slug).mkdir(parents=True)
     shutil.copy(chapter(slug).instructor_notebook(), course / "solutions" / slug)
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", slug, "--force",
-                           f"--CourseDirectory.db_url={db_url}"], cwd=course, text=True, capture_output=True,
-                          env=tool_env())
-    assert done.returncode == 0, done.stderr
+    run_nbgrader(course, "generate_assignment", slug, "--force", f"--CourseDirectory.db_url={db_url}")
     for student, nb in (("solution", noisy_submission(slug)), ("blank", release_notebook(slug))):
         (course / "submitted" / student / slug).mkdir(parents=True)
         nbformat.write(nb, course / "submitted" / student / slug / f"{slug}.ipynb")
     settings = Settings(course=course, assignment=slug, db_url=db_url)
-    before = calibrate()
-    results = {r.student: r for r in grade_all(settings)}
-    calibration = (before + calibrate()) / 2  # the machine's speed before and after: load drifts
+    graded_results, calibration = calibrated(lambda: grade_all(settings))
+    results = {r.student: r for r in graded_results}
     grades = {}
     with Gradebook(db_url) as gb:
         for student in results:
             nb = gb.find_submission_notebook(slug, slug, student)
             grades[student] = {g.name: (g.auto_score, g.max_score) for g in nb.grades if g.cell.cell_type == "code"}
     seconds = results["solution"].seconds
-    cost = seconds / calibration
     FAST_MODE_COSTS[slug] = {
-        "seconds": round(seconds, 1), "calibration_s": round(calibration, 3), "cost": round(cost, 2),
-        "reference_seconds": round(cost * benchmark().reference_calibration_s, 1),
+        "seconds": round(seconds, 1), "calibration_s": round(calibration, 3),
+        "cost": round(seconds / calibration, 2),
+        "reference_seconds": round(benchmark().reference_seconds(seconds, calibration), 1),
         "budget_s": chapter(slug).fast_budget_s, "sandbox": settings.sandbox_level,
     }
     return {"slug": slug, "course": course, "results": results, "grades": grades}

@@ -25,6 +25,7 @@ import pytest
 from course import ROOT
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from tools.course import run_nbgrader
 from tools.grader import sandbox
 from tools.grader.report import write_report
 from tools.grader.runner import Settings, grade_all
@@ -263,12 +264,8 @@ def make_course(course: Path, db_url: str) -> Path:
     shutil.copy(ROOT / "nbgrader_config.py", course)
     (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
     nbformat.write(source_notebook(), course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-    done = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force",
-         f"--CourseDirectory.db_url={db_url.format(course=course)}"],
-        cwd=course, capture_output=True, text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    run_nbgrader(course, "generate_assignment", ASSIGNMENT, "--force",
+                 f"--CourseDirectory.db_url={db_url.format(course=course)}")
     return course
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,26 @@ def tool_env(**extra: str) -> dict[str, str]:
     env["JUPYTER_PREFER_ENV_PATH"] = "1"
     env.update(extra)
     return env
+
+
+class NbgraderError(RuntimeError):
+    """An nbgrader command failed; the message holds its output."""
+
+
+def run_nbgrader(root: Path, *args: str) -> None:
+    """Run `nbgrader ARGS` in ``root`` (its nbgrader_config.py applies), failing loudly."""
+    result = subprocess.run([PYTHON, "-m", "nbgrader", *args], cwd=root, capture_output=True, text=True,
+                            env=tool_env())
+    if result.returncode != 0:
+        raise NbgraderError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def replace_between(path: Path, begin: str, end: str, content: str) -> None:
+    """Rewrite the generated block between the ``begin`` and ``end`` marker lines of a hand-written file."""
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{content}\n{end}{tail}", encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,11 @@ class Benchmark:
     reference_calibration_s: float
     reference_machine: str
     overrun_factor: float
+
+    def reference_seconds(self, seconds: float, calibration_s: float) -> float:
+        """What a run of ``seconds``, measured beside a calibration of ``calibration_s``, would take on the
+        reference machine."""
+        return seconds / calibration_s * self.reference_calibration_s
 
 
 def _registry(root: Path) -> dict:

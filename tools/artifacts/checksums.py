@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tools.course import ROOT
+from tools.course import ROOT, replace_between
 from utils.download import file_digest
 
 CHECKSUMS = Path("utils") / "checksums.json"
@@ -54,8 +54,4 @@ def table(checksums: dict) -> str:
 def update_readme(checksums: dict | None = None, root: Path = ROOT) -> None:
     """Rewrite the checksum table of data/README.md (default: from utils/checksums.json)."""
     checksums = read(root) if checksums is None else checksums
-    readme = root / "data" / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    head, rest = text.split(MARK_BEGIN)
-    _, tail = rest.split(MARK_END)
-    readme.write_text(f"{head}{MARK_BEGIN}\n{table(checksums)}\n{MARK_END}{tail}", encoding="utf-8")
+    replace_between(root / "data" / "README.md", MARK_BEGIN, MARK_END, table(checksums))

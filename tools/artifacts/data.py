@@ -116,7 +116,8 @@ def main() -> None:
     build_cifar(args.source, manifest)
     copy_omniglot(args.source, manifest)
     checksums.register(manifest)
-    print(checksums.table({rel: checksums.read()[rel] for rel in manifest}))
+    registered = checksums.read()
+    print(checksums.table({rel: registered[rel] for rel in manifest}))
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
     print(f"manifest digest {digest}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools import records
-from tools.course import Chapter, benchmark, chapters, course_settings
+from tools.course import Chapter, benchmark, chapters, course_settings, replace_between
 
 from .tokens import badges
 
@@ -29,11 +29,7 @@ def readme_table(root: Path) -> str:
 
 
 def update_readme(root: Path) -> None:
-    readme = root / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_BEGIN}\n{readme_table(root)}\n{README_END}{tail}", encoding="utf-8")
+    replace_between(root / "README.md", README_BEGIN, README_END, readme_table(root))
 
 
 def _fmt(value) -> str:
@@ -69,9 +65,9 @@ def cost_table(root: Path) -> list[str]:
         if not run or not run.get("calibration_s"):
             lines.append(f"| {ch.slug} | — | — | — | — | — | {ch.fast_budget_s:g} |")
             continue
-        cost = run["seconds"] / run["calibration_s"]
         lines.append(f"| {ch.slug} | {run['date']} | {run['seconds']:.1f} | {run['calibration_s']:.2f} | "
-                     f"{cost:.1f} | {cost * bench.reference_calibration_s:.1f} | {ch.fast_budget_s:g} |")
+                     f"{run['seconds'] / run['calibration_s']:.1f} | "
+                     f"{bench.reference_seconds(run['seconds'], run['calibration_s']):.1f} | {ch.fast_budget_s:g} |")
     return lines
 
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from pathlib import Path
 
 import jupytext
 import nbformat
 
-from tools.course import PYTHON, Chapter, course_settings, tool_env
+from tools.course import Chapter, course_settings, run_nbgrader
 
 from .tokens import chapter_tokens, stamp
 
@@ -74,14 +73,6 @@ def source_to_notebook(ch: Chapter, root: Path) -> nbformat.NotebookNode:
 def write_notebook(nb, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-
-
-def run_nbgrader(root: Path, *args: str) -> None:
-    """Run nbgrader in ``root`` (its nbgrader_config.py applies), failing loudly."""
-    result = subprocess.run([PYTHON, "-m", "nbgrader", *args], cwd=root,
-                            capture_output=True, text=True, env=tool_env())
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
 def build_chapter(ch: Chapter, root: Path) -> None:

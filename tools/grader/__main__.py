@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 from pathlib import Path
 
-from tools.course import PYTHON, chapters, tool_env
+from tools.course import NbgraderError, chapters, run_nbgrader
 from tools.grader import sandbox
 from tools.grader.report import write_report
 from tools.grader.runner import Settings, config_value, grade_all
@@ -26,11 +25,11 @@ from tools.grader.runner import Settings, config_value, grade_all
 
 def generate_assignment(course: Path, assignment: str, db_url: str) -> None:
     """Register the assignment and its grade cells in the gradebook (what autograde compares with)."""
-    done = subprocess.run([PYTHON, "-m", "nbgrader", "generate_assignment", assignment, "--force",
-                           "--log-level=WARN", f"--CourseDirectory.db_url={db_url}"],
-                          cwd=course, env=tool_env(), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"nbgrader generate_assignment {assignment} failed:\n{done.stderr[-2000:]}")
+    try:
+        run_nbgrader(course, "generate_assignment", assignment, "--force", "--log-level=WARN",
+                     f"--CourseDirectory.db_url={db_url}")
+    except NbgraderError as err:
+        raise SystemExit(str(err)[-2000:]) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,6 +67,14 @@ def calibrate(repeats: int = 3) -> float:
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
 
 
+def calibrated(run):
+    """``run()``'s result and the calibration time around it: the mean of a timing just before and one just
+    after, since the machine's load drifts during a run of a minute or more."""
+    before = calibrate()
+    result = run()
+    return result, (before + calibrate()) / 2
+
+
 def calibrate_here(repeats: int = 3) -> float:
     """Median wall time of ``repeats`` passes of the workload in this process, in seconds."""
     workload()  # warm-up: first calls allocate and pick kernels

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 from tools import records
-from tools.course import PYTHON, ROOT, tool_env
+from tools.course import ROOT, run_nbgrader
 from tools.grader.runner import Settings, grade_all
 from tools.grader.submissions import completed_submission
 
@@ -31,8 +30,7 @@ def run(chapter: str, students: int, jobs: int, kernel_threads: int | None = Non
     try:
         shutil.copy(ROOT / "nbgrader_config.py", course)
         shutil.copytree(ROOT / "solutions" / chapter, course / "solutions" / chapter)
-        subprocess.run([PYTHON, "-m", "nbgrader", "generate_assignment", chapter, "--force"],
-                       cwd=course, env=tool_env(), check=True, capture_output=True)
+        run_nbgrader(course, "generate_assignment", chapter, "--force")
         nb = completed_submission(chapter)
         for i in range(students):
             folder = course / "submitted" / f"student{i:02d}" / chapter

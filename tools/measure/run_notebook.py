@@ -28,7 +28,7 @@ from tools import records
 from tools.build.notebooks import source_to_notebook
 from tools.course import ROOT, chapter, tool_env
 
-from .calibration import calibrate
+from .calibration import calibrated
 
 MARK = "__course_recorded__"
 # Appended to the executed notebook and removed from the copy that is kept: prints what utils recorded.
@@ -87,16 +87,19 @@ def run(slug: str, fast: bool, out: Path, cell_timeout: int | None = None, recor
     released is what runs); with ``record``, store the run in results/<slug>.json."""
     ch = chapter(slug)
     notebook = source_to_notebook(ch, ROOT)
-    before = calibrate() if record else None
-    target, seconds, values = execute(ch.instructor_notebook(), fast, out, cell_timeout, nb=notebook)
-    if record:
-        calibration = (before + calibrate()) / 2  # the machine's speed before and after the run: load drifts
-        mode = "fast" if fast else "full"
-        command = f"python -m tools.measure.run_notebook {slug}{' --fast' if fast else ''} --record"
-        records.update(slug, mode, {**records.provenance(command), "seconds": round(seconds, 1),
-                                    "calibration_s": round(calibration, 3), "values": values})
-        print(f"recorded {len(values)} values in {records.results_path(slug).relative_to(ROOT)} ({mode}); "
-              "run `make release` to update docs/results.md and the chapter texts")
+
+    def execute_it():
+        return execute(ch.instructor_notebook(), fast, out, cell_timeout, nb=notebook)
+
+    if not record:
+        return execute_it()[0]
+    (target, seconds, values), calibration = calibrated(execute_it)
+    mode = "fast" if fast else "full"
+    command = f"python -m tools.measure.run_notebook {slug}{' --fast' if fast else ''} --record"
+    records.update(slug, mode, {**records.provenance(command), "seconds": round(seconds, 1),
+                                "calibration_s": round(calibration, 3), "values": values})
+    print(f"recorded {len(values)} values in {records.results_path(slug).relative_to(ROOT)} ({mode}); "
+          "run `make release` to update docs/results.md and the chapter texts")
     return target
 
 
