@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import utils
 from utils import assert_close, assert_shape, rel_error
 
 
@@ -32,3 +33,34 @@ def test_assert_shape():
         assert_shape(torch.zeros(3, 2), (2, 3), "x")
     with pytest.raises(AssertionError, match="torch.Tensor"):
         assert_shape([[0.0]], (1, 1))
+
+
+def test_numerical_gradient_matches_autograd_and_restores_the_tensor():
+    torch.manual_seed(0)
+    w = torch.randn(3, 2, dtype=torch.float64)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    before = w.clone()
+
+    def f():
+        return torch.tanh(x @ w).pow(2).sum()
+
+    num = utils.numerical_gradient(f, w)
+    w.requires_grad_()
+    exact = torch.autograd.grad(f(), w)[0]
+    assert utils.rel_error(num, exact) < 1e-7
+    assert torch.equal(w.detach(), before)
+
+
+def test_numerical_gradient_sees_second_order_terms():
+    # d/dw of g(w - lr * g'(w)) with g = w^3: the exact derivative includes g''; dropping it is detected.
+    w, lr = torch.tensor([0.7], dtype=torch.float64), 0.1
+
+    def f():
+        return (w - lr * 3 * w ** 2) ** 3
+
+    num = utils.numerical_gradient(f, w)
+    adapted = w - lr * 3 * w ** 2
+    exact = 3 * adapted ** 2 * (1 - lr * 6 * w)
+    first_order = 3 * adapted ** 2
+    assert utils.rel_error(num, exact) < 1e-7
+    assert utils.rel_error(num, first_order) > 1e-2

@@ -49,3 +49,23 @@ def assert_close(actual, expected, what: str = "результат", atol: float
             f"(макс. абсолютная разница {diff:.3g}, относительная ошибка "
             f"{rel_error(a, e):.3g}; допуск atol={atol:g}, rtol={rtol:g})"
         )
+
+
+def numerical_gradient(f, tensor: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Central-difference gradient of the scalar ``f()`` with respect to ``tensor``, changed in place.
+
+    For checks of autograd gradients, second-order ones included (MAML): use a
+    float64 ``tensor`` and compare with ``rel_error``; ``tensor`` is restored.
+    """
+    grad = torch.zeros_like(tensor, requires_grad=False)
+    # Changed through .data, so autograd does not see it and ``f`` may itself differentiate (a reference MAML).
+    flat, out = tensor.data.view(-1), grad.detach().view(-1)
+    for i in range(flat.numel()):
+        old = flat[i].item()
+        flat[i] = old + eps
+        plus = float(f())
+        flat[i] = old - eps
+        minus = float(f())
+        flat[i] = old
+        out[i] = (plus - minus) / (2 * eps)
+    return grad.detach()

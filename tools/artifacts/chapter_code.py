@@ -31,16 +31,26 @@ def _is_test_cell(cell) -> bool:
     return "### BEGIN HIDDEN TESTS" in cell.source or "Видимые тесты пройдены" in cell.source
 
 
-def load_chapter(chapter: str, root: Path = ROOT) -> dict:
-    """Namespace with every top-level import, function and class of ``chapter``'s solution source."""
+def _kept(node, names: tuple[str, ...]) -> bool:
+    if isinstance(node, DEFINITIONS):
+        return True
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in names for t in node.targets)
+
+
+def load_chapter(chapter: str, root: Path = ROOT, names: tuple[str, ...] = (), context: dict | None = None) -> dict:
+    """Namespace with every top-level import, function and class of ``chapter``'s solution source.
+
+    ``names``: top-level assignments to run as well (a chapter's ``CFG``, whose values its functions use as
+    defaults); ``context``: globals the chapter's setup cell would have made (``device``, ``FAST``), set first.
+    """
     notebook = jupytext.read(root / "solutions" / chapter / f"{chapter}.py")
-    namespace: dict = {"__name__": f"chapter_{chapter}"}
+    namespace: dict = {"__name__": f"chapter_{chapter}", **(context or {})}
     exec(PREAMBLE, namespace)
     for cell in notebook.cells:
         if cell.cell_type != "code" or "{{" in cell.source or _is_test_cell(cell):
             continue
         tree = ast.parse(cell.source)
-        keep = [node for node in tree.body if isinstance(node, DEFINITIONS)]
+        keep = [node for node in tree.body if _kept(node, names)]
         if keep:
             exec(compile(ast.Module(body=keep, type_ignores=[]), f"<{chapter}>", "exec"), namespace)
     return namespace

@@ -105,10 +105,12 @@ def checkpoint_section(file: str, root: Path) -> list[str]:
         info = records.checkpoint_record(file, root)
     except (FileNotFoundError, KeyError):  # absent, or a plain state dict
         return []
-    settings = ", ".join(f"{k} {_fmt(v)}" for k, v in info.items() if not isinstance(v, list | dict))
+    fields = {**info.get("config", {}), **info}  # trainers that group their settings keep them under "config"
+    settings = ", ".join(f"{k} {_fmt(v)}" for k, v in fields.items() if not isinstance(v, list | dict))
     lines = [f"### `data/checkpoints/{file}`", "", f"Training record: {settings}.", ""]
     if "evaluation" in info:
-        lines += [f"Evaluation on {info.get('evaluation_device', '?')}:", ""] + _table(info["evaluation"])
+        where = info.get("evaluation_device", info.get("machine", "?"))
+        lines += [f"Evaluation on {where}:", ""] + _table(info["evaluation"])
     for where, other in info.get("evaluation_elsewhere", {}).items():
         lines += ["", f"Evaluation of the same weights on {where}:", ""] + _table(other)
     return lines + [""]
