@@ -578,9 +578,10 @@ assert _t_emb.grad is not None and _t_emb.grad.abs().sum() > 0, "градиен�
 # как заметили авторы ProtoNet), тестируем на 5-way. Каждый шаг — один эпизод.
 
 # %%
-def conv_block(in_channels, out_channels, running_stats=True):
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1),
-                         nn.BatchNorm2d(out_channels, track_running_stats=running_stats), nn.ReLU(), nn.MaxPool2d(2))
+def conv_block(c_in, c_out, running_stats=True):
+    """3x3 convolution that keeps the size, batch norm, ReLU, then 2x2 pooling halves the image."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
+                         nn.BatchNorm2d(c_out, track_running_stats=running_stats), nn.ReLU(), nn.MaxPool2d(2))
 
 
 class ConvNet(nn.Module):

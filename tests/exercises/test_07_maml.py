@@ -51,7 +51,7 @@ def inner(**changes):
     return INNER.format(**{**GOOD_INNER, **changes})
 
 
-OUTER = inner() + """
+OUTER = """
 def maml_outer_loss(model, params, tasks, inner_lr, steps, first_order=False, loss_fn=F.cross_entropy):
     def query_loss(support_x, support_y, query_x, query_y):
         adapted = inner_adapt(model, params, {adapt_on}, inner_lr, {steps}, first_order, loss_fn)
@@ -64,7 +64,7 @@ GOOD_OUTER = dict(adapt_on="support_x, support_y", steps="steps", evaluate_with=
 
 
 def outer(**changes):
-    return OUTER.format(**{**GOOD_OUTER, **changes})
+    return inner() + OUTER.format(**{**GOOD_OUTER, **changes})
 
 
 PROTO = """
