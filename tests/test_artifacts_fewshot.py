@@ -12,7 +12,8 @@ import utils
 from tools.artifacts import checksums
 from tools.artifacts.fewshot import chapter_namespace
 
-FILES = {"protonet": "checkpoints/omniglot_protonet.pt", "maml": "checkpoints/omniglot_maml.pt"}
+FILES = {"protonet": "checkpoints/omniglot_protonet.pt", "maml": "checkpoints/omniglot_maml_second_order.pt",
+         "maml_first_order": "checkpoints/omniglot_maml.pt"}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def shipped(name: str) -> dict:
     return torch.load(utils.datasets.subset_file(FILES[name]), map_location="cpu", weights_only=True)
 
 
-def test_both_files_are_registered_and_small():
+def test_the_files_are_registered_and_small():
     registered = checksums.read()
     for rel in FILES.values():
         size = (ROOT / "data" / rel).stat().st_size
@@ -34,15 +35,16 @@ def test_both_files_are_registered_and_small():
 
 def test_records_name_the_chapter_settings(chapter):
     cfg = chapter["CFG"]
-    proto, maml = shipped("protonet")["info"], shipped("maml")["info"]
+    proto, maml, first = (shipped(name)["info"] for name in ("protonet", "maml", "maml_first_order"))
     assert proto["config"]["episodes"] == cfg["proto_episodes"]
-    assert maml["config"]["steps"] == cfg["maml_steps"] and maml["config"]["first_order"]
-    for info, prefix in ((proto, "proto_"), (maml, "maml_")):
+    assert maml["config"]["first_order"] == cfg["maml_first_order"] and first["config"]["first_order"]
+    for info, prefix in ((proto, "proto_"), (maml, "maml_"), (first, "maml_")):
         for key, value in info["config"].items():
             if key.startswith(prefix):
                 assert cfg[key] == value, f"{key}: the chapter says {cfg[key]}, the checkpoint was trained with {value}"
     assert {"5way_1shot", "5way_5shot", "20way_1shot", "20way_5shot"} <= set(proto["evaluation"])
-    assert all(e["episodes"] >= 600 for info in (proto, maml) for e in info["evaluation"].values())
+    assert all(info["config"]["steps"] == cfg["maml_steps"] for info in (maml, first))
+    assert all(e["episodes"] >= 600 for info in (proto, maml, first) for e in info["evaluation"].values())
 
 
 def test_protonet_accuracy_is_measured_again(chapter):

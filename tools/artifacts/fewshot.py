@@ -6,7 +6,9 @@
 Uses the chapter's own code and settings (tools.artifacts.chapter_code: its
 functions and its full-mode CFG) and writes under data/checkpoints/:
 - omniglot_protonet.pt: the Conv-4 encoder of `train_protonet`;
-- omniglot_maml.pt: the Conv-4 + head of `train_maml` (first order unless --second-order).
+- omniglot_maml_second_order.pt (--second-order): the Conv-4 + head of `train_maml`,
+  the chapter's main MAML network;
+- omniglot_maml.pt: the same, trained first order, which the chapter compares with it.
 Each file holds the state dict and its record ("info": the settings it was
 trained with, the training time and machine, and its accuracy with a 95%
 confidence interval on 600 test episodes of the evaluation alphabets, measured
@@ -97,7 +99,7 @@ def main() -> None:
                 date=records.provenance("")["date"],
                 command="python -m tools.artifacts.fewshot " + " ".join(sys.argv[1:]))
     print(info, flush=True)
-    rel = f"checkpoints/omniglot_{args.model}.pt"
+    rel = f"checkpoints/omniglot_{args.model}{'_second_order' if args.second_order else ''}.pt"
     state = {k: v.cpu() for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "info": info}, ROOT / "data" / rel)
     checksums.register({rel: {}})
