@@ -4,8 +4,9 @@ What a chapter teaches stays in the chapter; what several chapters need, or
 what is beside the point of a chapter, lives here.
 """
 
+# utils.captions: image-caption pairs with Russian captions (chapter 08 and the capstone).
 # utils.metrics: sample-quality scores (fid_score, class_coverage) for the generative chapters.
-from . import metrics
+from . import captions, metrics
 from .checks import assert_close, assert_shape, numerical_gradient, rel_error
 from .datasets import (
     CIFAR10_CLASSES,
@@ -54,5 +55,6 @@ __all__ = [
     "get_device", "get_loaders", "in_colab", "is_autograding", "is_fast_mode", "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
-    "metrics", "numerical_gradient", "record", "recorded", "rel_error", "seed_everything", "show_images", "summary",
+    "captions", "metrics", "numerical_gradient", "record", "recorded", "rel_error", "seed_everything", "show_images",
+    "summary",
 ]
