@@ -36,6 +36,15 @@ def graded_test_ids(chapter: str) -> list[str]:
             if grading(c).get("grade") and c.cell_type == "code"]
 
 
+def variants(template: str, good: dict):
+    """Fill ``template``'s holes: with no arguments, the reference implementation; with keyword arguments, the
+    same code with those holes filled otherwise (a plausible mistake, or another correct way to write it)."""
+    def fill(**changes) -> str:
+        return template.format(**{**good, **changes})
+
+    return fill
+
+
 def exercise_tests(chapter: str, exercises: dict):
     """The three tests every chapter's check file runs over its table of implementations.
 

@@ -6,7 +6,7 @@ built solution notebook run in-process against each implementation below.
 
 from __future__ import annotations
 
-from exercise_checks import exercise_tests
+from exercise_checks import exercise_tests, variants
 
 CHAPTER = "02_vae"
 
@@ -38,10 +38,7 @@ GOOD = dict(
     decode="return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))",
     forward="mu, logvar = self.encode(x)\n        return self.decode(self.reparameterize(mu, logvar)), mu, logvar",
 )
-
-
-def vae(**changes):
-    return VAE_TEMPLATE.format(**{**GOOD, **changes})
+vae = variants(VAE_TEMPLATE, GOOD)
 
 
 KL_GOOD = """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exercise_checks import exercise_tests
+from exercise_checks import exercise_tests, variants
 
 CHAPTER = "03_gan"
 
@@ -35,10 +35,7 @@ class Discriminator(nn.Module):
         return self.net(x)
 """
 GOOD_MODELS = dict(g_slope="0.2", g_out="nn.Tanh()", d_drop="dropout", d_out="")
-
-
-def models(**changes):
-    return MODELS.format(**{**GOOD_MODELS, **changes})
+models = variants(MODELS, GOOD_MODELS)
 
 
 LOSSES = """
@@ -54,10 +51,7 @@ GOOD_LOSSES = dict(
       "F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))",
     g="F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))",
 )
-
-
-def losses(**changes):
-    return LOSSES.format(**{**GOOD_LOSSES, **changes})
+losses = variants(LOSSES, GOOD_LOSSES)
 
 
 STEP = losses() + """
@@ -79,10 +73,7 @@ def train_step(generator, discriminator, real, opt_g, opt_d, latent_dim):
 """
 GOOD_STEP = dict(z_batch="real.shape[0]", fake_for_d="fake.detach()", g_zero="opt_g", g_opt="opt_g",
                  d_real="torch.sigmoid(real_logits).mean().item()")
-
-
-def step(**changes):
-    return STEP.format(**{**GOOD_STEP, **changes})
+step = variants(STEP, GOOD_STEP)
 
 
 EXERCISES = {

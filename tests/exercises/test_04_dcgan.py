@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exercise_checks import exercise_tests
+from exercise_checks import exercise_tests, variants
 
 CHAPTER = "04_dcgan"
 
@@ -36,10 +36,7 @@ class DCDiscriminator(nn.Module):
 """
 GOOD_MODELS = dict(g_bn2="nn.BatchNorm2d(2 * b)", g_out="nn.Tanh()", d_first="nn.Identity()", slope="0.2",
                    d_second="nn.Conv2d(b, 2 * b, 4, 2, 1, bias=False)", d_out="")
-
-
-def models(**changes):
-    return MODELS.format(**{**GOOD_MODELS, **changes})
+models = variants(MODELS, GOOD_MODELS)
 
 
 INIT = """
@@ -55,10 +52,7 @@ def weights_init(module):
 """
 GOOD_INIT = dict(conv_types="nn.Conv2d, nn.ConvTranspose2d", std="0.02", conv_bias="nn.init.zeros_(module.bias)",
                  bn_mean="1.0", bn_bias="nn.init.zeros_(module.bias)", other="")
-
-
-def init(**changes):
-    return INIT.format(**{**GOOD_INIT, **changes})
+init = variants(INIT, GOOD_INIT)
 
 
 EXERCISES = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
-from exercise_checks import exercise_tests
+from exercise_checks import exercise_tests, variants
 
 from tools.artifacts.chapter_code import load_chapter
 
@@ -50,10 +50,7 @@ GOOD_SCHEDULES = dict(
     coef="self.alphas_cumprod.to(x0.device)[t].view(-1, *([1] * (x0.dim() - 1)))",
     q="a.sqrt() * x0 + (1 - a).sqrt() * noise",
 )
-
-
-def schedules(**changes):
-    return SCHEDULES.format(**{**GOOD_SCHEDULES, **changes})
+schedules = variants(SCHEDULES, GOOD_SCHEDULES)
 
 
 EMBEDDING = """
@@ -68,10 +65,7 @@ def sinusoidal_embedding(t, dim):
 """
 GOOD_EMBEDDING = dict(freqs="torch.exp(-math.log(10000) * torch.arange(half) / half)",
                       out="torch.cat([torch.sin(args), torch.cos(args)], dim=-1)")
-
-
-def embedding(**changes):
-    return EMBEDDING.format(**{**GOOD_EMBEDDING, **changes})
+embedding = variants(EMBEDDING, GOOD_EMBEDDING)
 
 
 UNET = EMBEDDING.format(**GOOD_EMBEDDING) + """
@@ -124,10 +118,7 @@ class UNet(nn.Module):
 """
 GOOD_UNET = dict(time_term="self.time_proj(F.silu(temb))[:, :, None, None]", width="1", skip_mult="2",
                  join="torch.cat([h, skip], dim=1)", untimed="[]", up2="self.us2(h)")
-
-
-def unet(**changes):
-    return UNET.format(**{**GOOD_UNET, **changes})
+unet = variants(UNET, GOOD_UNET)
 
 
 LOSS = """
@@ -158,10 +149,7 @@ def sample(model, shape, schedule):
 GOOD_SAMPLING = dict(mean="(x_t - beta / math.sqrt(1 - abar) * eps) / math.sqrt(alpha)",
                      last="if t == 0:\n        return mean", var="float(schedule.posterior_variance[t])",
                      order="reversed(range(len(schedule.betas)))", ret="x")
-
-
-def sampling(**changes):
-    return SAMPLING.format(**{**GOOD_SAMPLING, **changes})
+sampling = variants(SAMPLING, GOOD_SAMPLING)
 
 
 DDIM = """
@@ -187,10 +175,7 @@ def ddim_sample(model, shape, schedule, num_steps=50, eta=0.0):
 GOOD_DDIM = dict(steps="torch.linspace(0, T - 1, num_steps).round().long().tolist()",
                  table="schedule.alphas_cumprod", final="1.0",
                  sigma="eta * math.sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev))")
-
-
-def ddim(**changes):
-    return DDIM.format(**{**GOOD_DDIM, **changes})
+ddim = variants(DDIM, GOOD_DDIM)
 
 
 EXERCISES = {

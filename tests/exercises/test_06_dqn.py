@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exercise_checks import exercise_tests
+from exercise_checks import exercise_tests, variants
 
 CHAPTER = "06_dqn"
 
@@ -15,10 +15,7 @@ def q_learning_update(Q, s, a, r, s_next, terminated, alpha, gamma):
 """
 GOOD_Q_UPDATE = dict(target="r if terminated else r + gamma * Q[s_next].max()",
                      update="Q[s, a] += alpha * td_error", result="td_error")
-
-
-def q_update(**changes):
-    return Q_UPDATE.format(**{**GOOD_Q_UPDATE, **changes})
+q_update = variants(Q_UPDATE, GOOD_Q_UPDATE)
 
 
 EPSILON = """
@@ -30,10 +27,7 @@ def epsilon_greedy(q_values, epsilon, rng):
 """
 GOOD_EPSILON = dict(explore="rng.random() < epsilon", random_action="int(rng.integers(len(q_values)))",
                     greedy="int(rng.choice(np.flatnonzero(q_values == q_values.max())))")
-
-
-def epsilon(**changes):
-    return EPSILON.format(**{**GOOD_EPSILON, **changes})
+epsilon = variants(EPSILON, GOOD_EPSILON)
 
 
 BUFFER = """
@@ -64,10 +58,7 @@ class ReplayBuffer:
 """
 GOOD_BUFFER = dict(action_dtype="np.int64", next_position="(i + 1) % self.capacity", length="self.size",
                    indices="rng.integers(0, self.size, size=batch_size)")
-
-
-def buffer(**changes):
-    return BUFFER.format(**{**GOOD_BUFFER, **changes})
+buffer = variants(BUFFER, GOOD_BUFFER)
 
 
 QNET = """
@@ -80,10 +71,7 @@ class QNetwork(nn.Module):
         return self.net(obs)
 """
 GOOD_QNET = dict(h="hidden", middle="nn.Linear(hidden, hidden), nn.ReLU(), ", out="")
-
-
-def qnet(**changes):
-    return QNET.format(**{**GOOD_QNET, **changes})
+qnet = variants(QNET, GOOD_QNET)
 
 
 DQN = qnet() + """
@@ -101,10 +89,7 @@ def dqn_loss(q_net, target_net, batch, gamma):
 GOOD_DQN = dict(targets="rewards + gamma * (1.0 - terminated) * next_q_target.max(dim=1).values",
                 q_taken="q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)", no_grad="with torch.no_grad():",
                 next_net="target_net", loss="F.smooth_l1_loss")
-
-
-def dqn(**changes):
-    return DQN.format(**{**GOOD_DQN, **changes})
+dqn = variants(DQN, GOOD_DQN)
 
 
 REINFORCE = """
@@ -123,10 +108,7 @@ def reinforce_loss(log_probs, returns, baseline=None):
 """
 GOOD_REINFORCE = dict(order="reversed(range(len(rewards)))", discount="gamma",
                       advantages="returns - baseline.detach()", loss="-(log_probs * advantages).mean()")
-
-
-def reinforce(**changes):
-    return REINFORCE.format(**{**GOOD_REINFORCE, **changes})
+reinforce = variants(REINFORCE, GOOD_REINFORCE)
 
 
 EXERCISES = {

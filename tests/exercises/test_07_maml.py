@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exercise_checks import exercise_tests
+from exercise_checks import exercise_tests, variants
 
 CHAPTER = "07_maml"
 IMPORTS = "from torch.func import functional_call, grad, vmap\n"
@@ -25,10 +25,7 @@ def sample_episode(images, labels, n_way, k_shot, n_query, rng):
 GOOD_EPISODE = dict(classes="rng.choice(np.unique(labels), size=n_way, replace=False)",
                     picked="rng.permutation(members)[: k_shot + n_query]", query="picked[k_shot:]",
                     support_y="torch.arange(n_way).repeat_interleave(k_shot)")
-
-
-def episode(**changes):
-    return EPISODE.format(**{**GOOD_EPISODE, **changes})
+episode = variants(EPISODE, GOOD_EPISODE)
 
 
 INNER = IMPORTS + """
@@ -45,10 +42,7 @@ def inner_adapt(model, params, x, y, inner_lr, steps, first_order=False, loss_fn
 """
 GOOD_INNER = dict(steps="steps", detach_when="first_order",
                   update="{name: params[name] - inner_lr * grads[name] for name in params}")
-
-
-def inner(**changes):
-    return INNER.format(**{**GOOD_INNER, **changes})
+inner = variants(INNER, GOOD_INNER)
 
 
 OUTER = """
@@ -61,10 +55,11 @@ def maml_outer_loss(model, params, tasks, inner_lr, steps, first_order=False, lo
 """
 GOOD_OUTER = dict(adapt_on="support_x, support_y", steps="steps", evaluate_with="adapted", evaluate_on="query_x",
                   reduce="mean")
+outer_only = variants(OUTER, GOOD_OUTER)
 
 
 def outer(**changes):
-    return inner() + OUTER.format(**{**GOOD_OUTER, **changes})
+    return inner() + outer_only(**changes)
 
 
 PROTO = """
@@ -77,10 +72,7 @@ def proto_logits(query_emb, protos):
 """
 GOOD_PROTO = dict(prototypes="torch.stack([embeddings[labels == c].mean(0) for c in range(n_way)])",
                   logits="-torch.cdist(query_emb, protos) ** 2")
-
-
-def proto(**changes):
-    return PROTO.format(**{**GOOD_PROTO, **changes})
+proto = variants(PROTO, GOOD_PROTO)
 
 
 EXERCISES = {
