@@ -57,9 +57,9 @@ def numerical_gradient(f, tensor: torch.Tensor, eps: float = 1e-6) -> torch.Tens
     For checks of autograd gradients, second-order ones included (MAML): use a
     float64 ``tensor`` and compare with ``rel_error``; ``tensor`` is restored.
     """
-    grad = torch.zeros_like(tensor, requires_grad=False)
+    grad = torch.zeros_like(tensor)
     # Changed through .data, so autograd does not see it and ``f`` may itself differentiate (a reference MAML).
-    flat, out = tensor.data.view(-1), grad.detach().view(-1)
+    flat, out = tensor.data.view(-1), grad.view(-1)
     for i in range(flat.numel()):
         old = flat[i].item()
         flat[i] = old + eps
@@ -68,4 +68,4 @@ def numerical_gradient(f, tensor: torch.Tensor, eps: float = 1e-6) -> torch.Tens
         minus = float(f())
         flat[i] = old
         out[i] = (plus - minus) / (2 * eps)
-    return grad.detach()
+    return grad

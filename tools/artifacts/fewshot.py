@@ -43,6 +43,11 @@ def chapter_namespace(device: torch.device) -> dict:
     return ch
 
 
+def final_loss(losses: list[float], last: int = 100) -> float:
+    """Mean of the last ``last`` training losses: the record's one-number summary of where training ended."""
+    return round(sum(losses[-last:]) / len(losses[-last:]), 4)
+
+
 def accuracy_record(mean_ci, accuracies) -> dict:
     mean, ci = mean_ci(accuracies)
     return {"mean": round(mean, 4), "ci95": round(ci, 4), "episodes": len(accuracies)}
@@ -59,7 +64,7 @@ def train_protonet(ch: dict, episodes: int) -> tuple[torch.nn.Module, dict]:
     keys = ("proto_channels", "proto_way", "proto_shot", "proto_query", "proto_lr", "image_size")
     config = {"episodes": episodes, **{k: ch["CFG"][k] for k in keys}}
     return encoder, {"config": config, "train_seconds": round(seconds, 1), "evaluation": evaluation,
-                     "final_loss": round(sum(history["loss"][-100:]) / 100, 4)}
+                     "final_loss": final_loss(history["loss"])}
 
 
 def train_maml(ch: dict, steps: int, first_order: bool) -> tuple[torch.nn.Module, dict]:
@@ -74,7 +79,7 @@ def train_maml(ch: dict, steps: int, first_order: bool) -> tuple[torch.nn.Module
     config = {"steps": steps, "first_order": first_order, **{k: ch["CFG"][k] for k in keys}}
     return model, {"config": config, "train_seconds": round(seconds_per_step * steps, 1),
                    "seconds_per_step": round(seconds_per_step, 4), "evaluation": evaluation,
-                   "final_loss": round(sum(losses[-100:]) / 100, 4)}
+                   "final_loss": final_loss(losses)}
 
 
 def main() -> None:
