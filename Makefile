@@ -16,8 +16,8 @@ JOBS ?= 1
 STUDENT ?=
 # Gradebook URL (default: CourseDirectory.db_url of nbgrader_config.py, i.e. gradebook.db).
 DB_URL ?=
-# The unit-level tier: everything but running notebooks, grading and the PostgreSQL gradebook.
-FAST_TESTS := not notebook and not grader and not postgres
+# The unit-level tier: everything but running notebooks, grading, the PostgreSQL gradebook and the browser test.
+FAST_TESTS := not notebook and not grader and not postgres and not browser
 
 # Jupyter refuses to start as root (containers, CI) unless told to.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -26,10 +26,11 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 export PATH := $(abspath $(BIN)):$(PATH)
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: help install lab test test-fast lint release check-release autograde feedback grades data clean
+.PHONY: help install lab demo test test-fast lint release check-release autograde feedback grades data clean
 
 help:
 	@echo "make lab         start JupyterLab on the course (creates .venv first)"
+	@echo "make demo        start chapter 08's search app (Streamlit) on http://localhost:8501"
 	@echo "make test        run the whole test suite, what CI runs (creates .venv first)"
 	@echo "make test-fast   lint, unit tests, the build check and the exercise tables (a few minutes)"
 	@echo "make release     rebuild solutions/*.ipynb, modules/, the README table and docs/results.md"
@@ -53,6 +54,9 @@ lab: install
 
 lint: install
 	$(BIN)/ruff check .
+
+demo: install
+	$(BIN)/streamlit run demo/clip_search.py --server.headless true --browser.gatherUsageStats false $(DEMO_ARGS)
 
 test: install
 	$(BIN)/ruff check .
