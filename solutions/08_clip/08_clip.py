@@ -289,24 +289,26 @@ assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in (_t_u, _t_v, _
 
 # %% grade_id="text_encoder_impl" solution=true
 class TextEncoder(nn.Module):
-    ### BEGIN SOLUTION
     def __init__(self, vocab_size, dim, n_heads=4, n_layers=2, max_len=16, pad_id=0):
         super().__init__()
         self.pad_id = pad_id
+        ### BEGIN SOLUTION
         self.tokens = nn.Embedding(vocab_size, dim)
         self.positions = nn.Embedding(max_len, dim)
         layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=4 * dim, dropout=0.0, batch_first=True,
                                            norm_first=True)
         self.layers = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
+        ### END SOLUTION
 
     def forward(self, ids):
+        ### BEGIN SOLUTION
         padding = ids == self.pad_id
         x = self.tokens(ids) + self.positions(torch.arange(ids.shape[1], device=ids.device))
         x = self.norm(self.layers(x, src_key_padding_mask=padding))
         real = (~padding).unsqueeze(-1).float()
         return (x * real).sum(1) / real.sum(1)
-    ### END SOLUTION
+        ### END SOLUTION
 
 
 # %% grade_id="text_encoder_tests" points=4
@@ -1019,6 +1021,27 @@ def hub_reachable(host="huggingface.co", timeout=3.0):
         return False
 
 
+def pooled(features):
+    """Projected features from get_image_features / get_text_features: a tensor in transformers 4, an output
+    object with them in ``pooler_output`` in transformers 5."""
+    return features if isinstance(features, torch.Tensor) else features.pooler_output
+
+
+@torch.no_grad()
+def pretrained_search(hf_model, hf_processor, images, queries, k=8):
+    """Top-k grids of ``images`` (n, 3, H, W) in [0, 1] for English ``queries``, by a pretrained Hugging Face CLIP."""
+    pixels = hf_processor(images=list((images * 255).byte().permute(0, 2, 3, 1).numpy()), return_tensors="pt")
+    index = F.normalize(pooled(hf_model.get_image_features(pixel_values=pixels["pixel_values"].to(device))), dim=-1)
+    for query in queries:
+        tokens = hf_processor(text=[query], return_tensors="pt", padding=True).to(device)
+        q = F.normalize(pooled(hf_model.get_text_features(input_ids=tokens["input_ids"],
+                                                          attention_mask=tokens["attention_mask"])), dim=-1)
+        top = (index @ q[0]).topk(k)
+        utils.show_images(images[top.indices.cpu()], nrow=k, labels=[f"{v:.2f}" for v in top.values.tolist()],
+                          title=f"openai/clip-vit-base-patch32: «{query}»")
+        plt.show()
+
+
 if FAST or not hub_reachable():
     print("Раздел пропущен: быстрый режим или нет доступа к huggingface.co.")
 else:
@@ -1026,18 +1049,9 @@ else:
 
     hf_model = CLIPModel.from_pretrained("openai/clip-vit-base-patch32").to(device).eval()
     hf_processor = CLIPProcessor.from_pretrained("openai/clip-vit-base-patch32")
-    # Те же отложенные картинки, увеличенные до 224×224; запросы — по-английски, как учили эту модель.
-    hf_inputs = hf_processor(images=list((gallery_images[:200] * 255).byte().permute(0, 2, 3, 1).numpy()),
-                             return_tensors="pt").to(device)
-    with torch.no_grad():
-        hf_index = F.normalize(hf_model.get_image_features(**hf_inputs), dim=-1)
-    for query in ["a handwritten digit three on a red background", "the digit seven on a purple background"]:
-        with torch.no_grad():
-            q = F.normalize(hf_model.get_text_features(**hf_processor(text=[query], return_tensors="pt").to(device)),
-                            dim=-1)
-        top = (hf_index @ q[0]).topk(8)
-        utils.show_images(gallery_images[top.indices.cpu()], nrow=8, title=f"openai/clip-vit-base-patch32: «{query}»")
-        plt.show()
+    # Те же отложенные картинки (процессор сам увеличит их до 224×224); запросы — по-английски, как учили эту модель.
+    pretrained_search(hf_model, hf_processor, gallery_images[:200],
+                      ["a handwritten digit three on a yellow background", "the digit seven on a green background"])
 
 # %% [markdown]
 # ## 11. Итоги эксперимента
