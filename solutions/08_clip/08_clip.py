@@ -952,16 +952,16 @@ queries = ["тройка на жёлтом фоне", "большая семёр
            "маленькая пятёрка справа", "на красном фоне шестёрка"]
 def plot_search(model, image_index, images, queries, k=8):
     """The top ``k`` pictures of every query, one row per query, the cosine under each picture."""
-    fig, axes = plt.subplots(len(queries), k, figsize=(1.2 * k, 1.65 * len(queries)), squeeze=False)
+    fig, axes = plt.subplots(len(queries), k, figsize=(1.2 * k, 1.6 * len(queries)), squeeze=False)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.03, hspace=0.6, wspace=0.08)
     for row, query in zip(axes, queries, strict=True):
         idx, scores = search(model, image_index, query, k)
         for ax, i, score in zip(row, idx.tolist(), scores.tolist(), strict=True):
             ax.imshow(images[i].permute(1, 2, 0).cpu().numpy())
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_xlabel(f"{score:.2f}", fontsize=8)
-        row[0].set_title(f"«{query}»", fontsize=10, loc="left")
-    fig.tight_layout()
+            ax.set_xlabel(f"{score:.2f}", fontsize=8, labelpad=2)
+        row[0].text(0, 1.06, f"«{query}»", transform=row[0].transAxes, fontsize=10, ha="left", va="bottom")
     plt.show()
 
 
