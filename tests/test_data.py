@@ -230,6 +230,22 @@ def test_cifar10_and_omniglot():
     assert utils.load_omniglot("evaluation", image_size=105).shape == (659, 20, 1, 105, 105)
 
 
+def test_russian_text_corpus_is_the_package_text():
+    from tools.artifacts.text import LICENCE, TARGET, TEXT_SHA256
+
+    raw = gzip.decompress((ROOT / "data" / TARGET).read_bytes())
+    assert hashlib.sha256(raw).hexdigest() == TEXT_SHA256, "the committed text is not ru-proverbs 1.1.2's, verbatim"
+    assert "Apache License" in (ROOT / "data" / LICENCE).read_text(encoding="utf-8")
+    text = utils.load_text("ru_proverbs")
+    lines = text.splitlines()
+    assert text == raw.decode("utf-8") and len(lines) == 6238 == CHECKSUMS[TARGET]["lines"]
+    assert lines[0] == "Велика святорусская земля, а везде солнышко."
+    cyrillic = sum(ch.lower() in "абвгдеёжзийклмнопрстуфхцчшщъыьэюя" for ch in text)
+    assert cyrillic / len(text) > 0.7
+    with pytest.raises(ValueError, match="unknown text"):
+        utils.load_text("war_and_peace")
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError):
         utils.load_mnist("valid")

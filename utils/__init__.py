@@ -19,6 +19,7 @@ from .datasets import (
     load_fashion_mnist,
     load_mnist,
     load_omniglot,
+    load_text,
     make_loader,
 )
 from .env import (
@@ -53,7 +54,7 @@ __all__ = [
     "plot_returns",
     "assert_close", "assert_shape", "by_mode", "data_dir", "describe_environment", "draw_blocks",
     "get_device", "get_loaders", "in_colab", "is_autograding", "is_fast_mode", "load_cifar10",
-    "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "model_device", "plot_histograms",
+    "load_fashion_mnist", "load_mnist", "load_omniglot", "load_text", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
     "captions", "metrics", "numerical_gradient", "record", "recorded", "rel_error", "seed_everything", "show_images",
     "summary",

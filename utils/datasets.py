@@ -9,6 +9,7 @@ a network is there, the loaders fetch the complete official files into
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import os
 import pickle
@@ -303,6 +304,23 @@ def load_cifar10(split: str = "train", n: int | None = None, scale: str = "01",
     return images, torch.from_numpy(y.astype(np.int64))
 
 
+TEXTS = {"ru_proverbs": "text/ru_proverbs.txt.gz"}
+
+
+def load_text(name: str = "ru_proverbs") -> str:
+    """A committed Russian text corpus as one string, exactly as its source ships it (one item per line).
+
+    ``"ru_proverbs"``: 6 238 Russian folk proverbs from the PyPI package ru-proverbs
+    1.1.2 (Apache-2.0; see data/README.md). The text is verbatim, so it still
+    holds the source's stress marks and soft hyphens: a chapter that builds a
+    character vocabulary decides what to normalise.
+    """
+    if name not in TEXTS:
+        raise ValueError(f"unknown text {name!r}; known: {sorted(TEXTS)}")
+    with gzip.open(subset_file(TEXTS[name]), "rt", encoding="utf-8") as f:
+        return f.read()
+
+
 def load_omniglot(split: str = "background", image_size: int = 28, n_classes: int | None = None):
     """Omniglot as ``(images (C, 20, 1, S, S) float32 in [0, 1], ink = 1)``.
 
@@ -362,7 +380,7 @@ def download_all() -> dict[str, str]:
 
 __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError",
-    "cache_dir", "data_dir", "download_all", "get_loaders", "load_cifar10",
+    "cache_dir", "data_dir", "download_all", "get_loaders", "load_cifar10", "load_text",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "subset_file",
     "subset_indices",
 ]

@@ -38,6 +38,8 @@ def register(entries: dict[str, dict], root: Path = ROOT) -> None:
 def _content(rel: str, entry: dict) -> str:
     if rel.startswith("checkpoints/"):
         return "trained checkpoint: see docs/results.md"
+    if "lines" in entry:
+        return f"{entry['lines']} lines, {entry['characters']} characters, UTF-8"
     if "shapes" in entry:
         return f"`{ {k: v for k, v in entry['shapes'].items() if k.startswith('x_')} }`"
     return f"`{entry.get('shape')}`"
