@@ -60,12 +60,10 @@ def test_the_exported_text_encoder_is_the_shipped_one(chapter, shipped, model):
                                f"text vectors of {batch} through the exported program", atol=1e-5)
 
 
-def test_zero_shot_accuracy_is_measured_again(chapter, shipped):
-    clip = chapter["CLIP"](shipped["vocab"])
-    clip.load_state_dict(shipped["state_dict"])
+def test_zero_shot_accuracy_is_measured_again(chapter, shipped, model):
     recorded = shipped["info"]["evaluation"]
     sets = chapter["zero_shot_sets"](recorded["zero_shot_held_out"]["images"])  # the record's pictures
-    measured = chapter["zero_shot_table"](clip.eval(), sets, kinds=("ансамбль",))
+    measured = chapter["zero_shot_table"](model, sets, kinds=("ансамбль",))
     assert abs(measured[("ансамбль", "отложенные")] - recorded["zero_shot_held_out"]["ensemble"]) < 0.002
     assert abs(measured[("ансамбль", "знакомые")] - recorded["zero_shot_seen"]["ensemble"]) < 0.002
     # The targets for the trained model, on its own record.

@@ -741,9 +741,9 @@ def digit_prompts(kind):
     return prompts
 
 
-def zero_shot_accuracy(model, images, labels, prompts, batch_size=500):
-    probs = torch.cat([zero_shot_classify(model, images[i:i + batch_size].to(device), prompts).cpu()
-                       for i in range(0, len(images), batch_size)])
+def zero_shot_accuracy(model, images, labels, prompts):
+    """Share of ``images`` whose most probable class is their label: one call, so the prompts are encoded once."""
+    probs = zero_shot_classify(model, images.to(device), prompts).cpu()
     return (probs.argmax(1) == torch.as_tensor(labels)).float().mean().item()
 
 
@@ -801,11 +801,10 @@ def pair_order_accuracy(model, n, seed=4):
     """Share of held-out two-digit pictures for which 'a left of b' beats 'b left of a' (ensembles of phrasings)."""
     images, _, scenes = cap.make_pairs(mnist_test_x, mnist_test_y, n, True, seed=seed, two_digits=1.0)
     image_emb = embed_in_batches(model.encode_image, images.to(device))
-    correct = []
-    for emb, scene in zip(image_emb, scenes, strict=True):
-        prompts = [pair_prompts(scene.digit, scene.right), pair_prompts(scene.right, scene.digit)]
-        classes = F.normalize(torch.stack([embed_in_batches(model.encode_text, p).mean(0) for p in prompts]), dim=-1)
-        correct.append(bool((classes @ emb).argmax() == 0))
+    orders = {(s.digit, s.right) for s in scenes} | {(s.right, s.digit) for s in scenes}
+    vectors = {o: F.normalize(embed_in_batches(model.encode_text, pair_prompts(*o)).mean(0), dim=0) for o in orders}
+    correct = [bool(emb @ vectors[(s.digit, s.right)] >= emb @ vectors[(s.right, s.digit)])
+               for emb, s in zip(image_emb, scenes, strict=True)]
     return float(np.mean(correct))
 
 
@@ -978,22 +977,27 @@ def caption_candidates(scenes):
     return [t for s in distinct for t in cap.phrasings(s)], [s for s in distinct for _ in cap.phrasings(s)]
 
 
+def nearest_caption_accuracy(image_vectors, text_vectors, owners, scenes):
+    """Share of images whose nearest caption (rows of ``text_vectors``, describing ``owners``) shows their scene."""
+    best = (image_vectors @ text_vectors.T).argmax(1).tolist()
+    return float(np.mean([owners[j] == scenes[i] for i, j in enumerate(best)]))
+
+
 def image_to_text_accuracy(model, images, scenes):
     """Share of ``images`` whose nearest caption among all phrasings of their scenes describes their own scene."""
     texts, owners = caption_candidates(scenes)
-    best = (embed_in_batches(model.encode_image, images.to(device)) @ embed_in_batches(model.encode_text, texts).T)
-    return float(np.mean([owners[j] == scenes[i] for i, j in enumerate(best.argmax(1).tolist())]))
+    return nearest_caption_accuracy(embed_in_batches(model.encode_image, images.to(device)),
+                                    embed_in_batches(model.encode_text, texts), owners, scenes)
 
 
-candidate_texts, _ = caption_candidates(gallery_scenes)
+candidate_texts, candidate_owners = caption_candidates(gallery_scenes)
 text_index = embed_in_batches(model.encode_text, candidate_texts)
-image_vectors = embed_in_batches(model.encode_image, gallery_images.to(device))
-image_to_text = image_to_text_accuracy(model, gallery_images, gallery_scenes)
+image_to_text = nearest_caption_accuracy(gallery_index, text_index, candidate_owners, gallery_scenes)
 print(f"картинка → текст: у {image_to_text:.1%} картинок первая из {len(candidate_texts)} подписей описывает их сцену")
 utils.show_images(gallery_images[:6], nrow=6, labels=list(range(6)), title="Картинки и их ближайшие подписи")
 plt.show()
 for i in range(6):
-    top = (image_vectors[i] @ text_index.T).topk(3)
+    top = (gallery_index[i] @ text_index.T).topk(3)
     print(f"{i}: " + " | ".join(f"{candidate_texts[j]} ({s:.2f})" for s, j in zip(top.values.tolist(),
                                                                                     top.indices.tolist(),
                                                                                     strict=True)))

@@ -54,3 +54,18 @@ def load_chapter(chapter: str, root: Path = ROOT, names: tuple[str, ...] = (), c
         if keep:
             exec(compile(ast.Module(body=keep, type_ignores=[]), f"<{chapter}>", "exec"), namespace)
     return namespace
+
+
+def add_device_arguments(parser) -> None:
+    """--device and --threads: the machine options every chapter trainer takes."""
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+
+
+def device_of(args):
+    """The torch device ``args`` name, with torch's thread count set first when --threads is given."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return torch.device(args.device)

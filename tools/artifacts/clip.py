@@ -29,7 +29,7 @@ import torch
 
 from tools import records
 from tools.artifacts import checksums
-from tools.artifacts.chapter_code import load_chapter
+from tools.artifacts.chapter_code import add_device_arguments, device_of, load_chapter
 from tools.course import ROOT
 
 CHAPTER = "08_clip"
@@ -97,12 +97,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="training steps (default: the chapter's)")
     parser.add_argument("--reevaluate", action="store_true",
                         help="keep the shipped weights, measure them again with the chapter's current code")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    add_device_arguments(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = device_of(args)
     ch = chapter_namespace(device)
     cfg, path = ch["CFG"], ROOT / "data" / CHECKPOINT
     if args.reevaluate:

@@ -27,7 +27,7 @@ import torch
 
 from tools import records
 from tools.artifacts import checksums
-from tools.artifacts.chapter_code import load_chapter
+from tools.artifacts.chapter_code import add_device_arguments, device_of, load_chapter
 from tools.course import ROOT
 
 CHAPTER = "07_maml"
@@ -88,12 +88,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, help="ProtoNet training episodes (default: the chapter's)")
     parser.add_argument("--steps", type=int, help="MAML meta-steps (default: the chapter's)")
     parser.add_argument("--second-order", action="store_true", help="MAML with second-order gradients")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    add_device_arguments(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = device_of(args)
     ch = chapter_namespace(device)
     print(f"training {args.model} on {records.machine(device)}", flush=True)
     if args.model == "protonet":
