@@ -24,7 +24,7 @@
 #   что они умеют;
 # - генерировать текст с температурой и top-k.
 #
-# **Черновик (ветка wip/10_transformers):** готовы упражнения 1–3 с тестами; данные, обучение и эксперименты — далее.
+# **Черновик (ветка wip/10_transformers):** готовы упражнения 1–5 с тестами; данные, обучение и эксперименты — далее.
 
 # %% [markdown]
 # ## 0. Подготовка окружения
@@ -184,4 +184,197 @@ for _t_dim, _t_heads in ((16, 4), (12, 2), (8, 1)):
     _t_expected, _ = _t_ref(_t_x, _t_x, _t_x, attn_mask=~causal_mask(7))
     utils.assert_close(_t_out, _t_expected, f"с причинной маской, {_t_heads} голов", atol=1e-5)
 assert _t_mha.weights is not None and _t_mha.weights.shape == (3, 1, 7, 7), "веса сохраняются в self.weights"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Упражнение 3: `TransformerBlock`
+#
+# Блок Transformer — внимание и MLP, каждое со своей остаточной связью. В исходной статье LayerNorm стоял **после**
+# сложения (post-norm); GPT-2 и почти все современные модели ставят его **перед** подслоем (pre-norm): остаточный
+# путь остаётся чистым, и глубокие модели учатся устойчивее.
+#
+# Напишите `TransformerBlock(dim, heads, mlp_dim, causal)`:
+# - `self.norm1`, `self.norm2` — `nn.LayerNorm(dim)`; `self.attn = MultiHeadAttention(dim, heads)`;
+#   `self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))`;
+# - `forward(x)`: `x = x + attn(norm1(x))`, затем `x = x + mlp(norm2(x))`; при `causal=True` внимание — с
+#   `causal_mask(T)` на устройстве `x`.
+
+# %% grade_id="block_impl" solution=true
+class TransformerBlock(nn.Module):
+    def __init__(self, dim, heads, mlp_dim, causal):
+        super().__init__()
+        self.causal = causal
+        ### BEGIN SOLUTION
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = MultiHeadAttention(dim, heads)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        mask = causal_mask(x.shape[1]).to(x.device) if self.causal else None
+        x = x + self.attn(self.norm1(x), mask)[0]
+        return x + self.mlp(self.norm2(x))
+        ### END SOLUTION
+
+
+# %% grade_id="block_tests" points=3
+torch.manual_seed(0)
+_t_block = TransformerBlock(16, 4, 32, causal=True)
+_t_x = torch.randn(2, 6, 16)
+utils.assert_shape(_t_block(_t_x), (2, 6, 16), "выход блока")
+print("Видимые тесты пройдены.")
+### BEGIN HIDDEN TESTS
+torch.manual_seed(1)
+for _t_causal in (True, False):
+    _t_block = TransformerBlock(8, 2, 16, causal=_t_causal)
+    with torch.no_grad():
+        for p in _t_block.parameters():
+            p.normal_(0, 0.5)  # LayerNorm weights too: pre-norm and post-norm then differ clearly
+    _t_x = torch.randn(3, 5, 8)
+    _t_h = _t_x + _t_block.attn(_t_block.norm1(_t_x), causal_mask(5) if _t_causal else None)[0]
+    _t_expected = _t_h + _t_block.mlp(_t_block.norm2(_t_h))
+    utils.assert_close(_t_block(_t_x), _t_expected,
+                       f"causal={_t_causal}: x + attn(norm1(x)), затем + mlp(norm2(·)) (pre-norm)", atol=1e-5)
+# Causality of the block: a later token changes no earlier output; without the mask it does.
+_t_block = TransformerBlock(8, 2, 16, causal=True)
+_t_y = _t_x.clone()
+_t_y[:, 4] += 5 * torch.randn(8)  # not a constant shift: LayerNorm would remove it
+utils.assert_close(_t_block(_t_x)[:, :4], _t_block(_t_y)[:, :4], "causal=True: токен 4 не влияет на выходы 0–3",
+                   atol=1e-5)
+_t_block = TransformerBlock(8, 2, 16, causal=False)
+assert not torch.allclose(_t_block(_t_x)[:, :4], _t_block(_t_y)[:, :4], atol=1e-4), (
+    "causal=False: внимание двунаправленное, токен 4 влияет на все выходы")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 2. Маскированное языковое моделирование (BERT)
+#
+# BERT учится восстанавливать спрятанные токены по контексту с **обеих** сторон. Для каждого токена с вероятностью
+# $p$ (в статье 15%) он становится «предсказываемым»; из них 80% заменяются токеном `[MASK]`, 10% — случайным
+# токеном словаря, 10% остаются как были (модель не должна рассчитывать, что `[MASK]` всегда на месте ответа). Метка
+# — исходный токен на предсказываемых позициях и `-100` на остальных: `F.cross_entropy` их пропускает.
+
+# %% [markdown]
+# ### Упражнение 4: `mask_tokens`
+#
+# Напишите `mask_tokens(ids, mask_id, vocab_size, p, rng)`: `ids` — тензор `int64` любой формы, `rng` —
+# `torch.Generator` (вся случайность — только из него). Верните `(inputs, labels)` той же формы: выбор позиций
+# с вероятностью `p`, правило 80/10/10 и `-100` в `labels` на невыбранных позициях. `ids` не меняйте.
+
+# %% grade_id="mask_tokens_impl" solution=true
+def mask_tokens(ids, mask_id, vocab_size, p, rng):
+    ### BEGIN SOLUTION
+    chosen = torch.rand(ids.shape, generator=rng) < p
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    roll = torch.rand(ids.shape, generator=rng)
+    random_tokens = torch.randint(vocab_size, ids.shape, generator=rng)
+    inputs = torch.where(chosen & (roll < 0.8), torch.full_like(ids, mask_id), ids)
+    inputs = torch.where(chosen & (roll >= 0.8) & (roll < 0.9), random_tokens, inputs)
+    return inputs, labels
+    ### END SOLUTION
+
+
+# %% grade_id="mask_tokens_tests" points=3
+_t_ids = torch.randint(5, 50, (4, 30), generator=torch.Generator().manual_seed(0))
+_t_inputs, _t_labels = mask_tokens(_t_ids, 1, 50, 0.15, torch.Generator().manual_seed(1))
+utils.assert_shape(_t_inputs, (4, 30), "inputs")
+assert ((_t_labels == -100) | (_t_labels == _t_ids)).all(), "метки: исходный токен или -100"
+print("Видимые тесты пройдены.")
+### BEGIN HIDDEN TESTS
+_t_ids = torch.randint(5, 1000, (200, 500), generator=torch.Generator().manual_seed(2))
+_t_copy = _t_ids.clone()
+_t_inputs, _t_labels = mask_tokens(_t_ids, 1, 1000, 0.15, torch.Generator().manual_seed(3))
+assert torch.equal(_t_ids, _t_copy), "ids изменились: работайте с копией"
+_t_chosen = _t_labels != -100
+_t_share = _t_chosen.float().mean().item()
+assert abs(_t_share - 0.15) < 0.005, f"доля предсказываемых позиций {_t_share:.3f}, ожидалось 0.15"
+assert torch.equal(_t_labels[_t_chosen], _t_ids[_t_chosen]), "метки выбранных позиций — исходные токены"
+assert torch.equal(_t_inputs[~_t_chosen], _t_ids[~_t_chosen]), "невыбранные позиции не меняются"
+_t_masked = (_t_inputs[_t_chosen] == 1).float().mean().item()
+_t_kept = (_t_inputs[_t_chosen] == _t_ids[_t_chosen]).float().mean().item()
+_t_random = 1 - _t_masked - _t_kept
+assert abs(_t_masked - 0.8) < 0.01, f"[MASK] на {_t_masked:.3f} выбранных позиций, ожидалось 0.8"
+assert abs(_t_kept - 0.1) < 0.01 + 0.001, f"без изменений {_t_kept:.3f} выбранных позиций, ожидалось около 0.1"
+assert abs(_t_random - 0.1) < 0.01, f"случайный токен на {_t_random:.3f} выбранных позиций, ожидалось 0.1"
+assert _t_inputs.max() < 1000 and _t_inputs.min() >= 0, "случайные токены — из словаря"
+_t_half = (mask_tokens(_t_ids[:50], 1, 1000, 0.5, torch.Generator().manual_seed(4))[1] != -100).float().mean().item()
+assert abs(_t_half - 0.5) < 0.01, f"при p = 0.5 выбрано {_t_half:.3f} позиций: используйте p"
+_t_a = mask_tokens(_t_ids[:5], 1, 1000, 0.3, torch.Generator().manual_seed(7))
+torch.manual_seed(123)
+_t_b = mask_tokens(_t_ids[:5], 1, 1000, 0.3, torch.Generator().manual_seed(7))
+assert all(torch.equal(a, b) for a, b in zip(_t_a, _t_b, strict=True)), "случайность — только из rng"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3. Генерация (GPT)
+#
+# Обученная причинная модель даёт распределение следующего токена. Генерация — повторять: взять логиты последней
+# позиции, разделить на **температуру** $T$ (при $T < 1$ распределение острее, при $T > 1$ — площе), оставить
+# **top-k** самых вероятных токенов, выбрать токен случайно по softmax и дописать его. При `top_k = 1` это
+# жадный выбор самого вероятного токена.
+
+# %% [markdown]
+# ### Упражнение 5: `generate`
+#
+# Напишите `generate(model, ids, max_new_tokens, temperature=1.0, top_k=None)`: `model(ids)` возвращает логиты
+# `(B, T, vocab)`, а окно модели — `model.block_size` токенов (подавайте не больше последних `block_size`).
+# Верните `ids` с дописанными `max_new_tokens` токенами; градиенты не нужны.
+
+# %% grade_id="generate_impl" solution=true
+@torch.no_grad()
+def generate(model, ids, max_new_tokens, temperature=1.0, top_k=None):
+    ### BEGIN SOLUTION
+    for _ in range(max_new_tokens):
+        logits = model(ids[:, -model.block_size:])[:, -1] / temperature
+        if top_k is not None:
+            kth = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        ids = torch.cat([ids, torch.multinomial(logits.softmax(-1), 1)], dim=1)
+    return ids
+    ### END SOLUTION
+
+
+# %% grade_id="generate_tests" points=3
+class _TBigram(nn.Module):
+    """Logits of the next token from the last token only: a table."""
+
+    def __init__(self, table, block_size=4):
+        super().__init__()
+        self.table, self.block_size, self.calls = table, block_size, []
+
+    def forward(self, ids):
+        self.calls.append(ids.shape[1])
+        return self.table[ids]
+
+
+torch.manual_seed(0)
+_t_table = torch.randn(6, 6) * 3
+_t_model = _TBigram(_t_table)
+_t_out = generate(_t_model, torch.tensor([[2]]), 5, top_k=1)
+utils.assert_shape(_t_out, (1, 6), "5 новых токенов")
+_t_greedy = [2]
+for _ in range(5):
+    _t_greedy.append(int(_t_table[_t_greedy[-1]].argmax()))
+assert _t_out[0].tolist() == _t_greedy, f"top_k = 1 — жадный выбор: ожидалось {_t_greedy}, получено {_t_out[0].tolist()}"
+print("Видимые тесты пройдены.")
+### BEGIN HIDDEN TESTS
+# The window: never more than block_size tokens go in.
+_t_model = _TBigram(_t_table, block_size=3)
+generate(_t_model, torch.tensor([[1, 2, 3, 4]]), 4, top_k=2)
+assert max(_t_model.calls) <= 3, f"в модель подано {max(_t_model.calls)} токенов при block_size = 3"
+# Top-k: only the k most likely tokens are ever drawn.
+_t_model = _TBigram(torch.arange(6.0).repeat(6, 1))  # every row prefers 5, then 4, ...
+_t_drawn = generate(_t_model, torch.zeros(200, 1, dtype=torch.long), 3, temperature=5.0, top_k=2)[:, 1:]
+assert set(_t_drawn.flatten().tolist()) == {4, 5}, f"top_k = 2: выбираются только токены 4 и 5, а не {set(_t_drawn.flatten().tolist())}"
+# Temperature divides: a low temperature is nearly greedy, a high one flatter (logits 0..5, no top-k).
+torch.manual_seed(1)
+_t_cold = generate(_t_model, torch.zeros(400, 1, dtype=torch.long), 1, temperature=0.1)[:, 1]
+_t_hot = generate(_t_model, torch.zeros(400, 1, dtype=torch.long), 1, temperature=10.0)[:, 1]
+assert (_t_cold == 5).float().mean() > 0.99, "температура 0.1 почти жадная: логиты делятся на температуру"
+assert (_t_hot == 5).float().mean() < 0.35, "температура 10 делает распределение почти равномерным"
+# Batches and no gradients.
+_t_learned = _TBigram(nn.Parameter(torch.randn(6, 6)))
+_t_out = generate(_t_learned, torch.tensor([[1], [2], [3]]), 2)
+assert _t_out.shape == (3, 3) and not _t_out.requires_grad, "батч из 3 строк, без градиентов"
 ### END HIDDEN TESTS

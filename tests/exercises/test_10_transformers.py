@@ -49,6 +49,57 @@ def mha(**changes):
     return attention() + MHA.format(**{**GOOD_MHA, **changes})
 
 
+BLOCK = """
+class TransformerBlock(nn.Module):
+    def __init__(self, dim, heads, mlp_dim, causal):
+        super().__init__()
+        self.causal = causal
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = MultiHeadAttention(dim, heads)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
+
+    def forward(self, x):
+        mask = {mask}
+        {body}
+"""
+GOOD_BLOCK = dict(mask="causal_mask(x.shape[1]).to(x.device) if self.causal else None",
+                  body="x = x + self.attn(self.norm1(x), mask)[0]\n        return x + self.mlp(self.norm2(x))")
+
+
+def block(**changes):
+    return mha() + BLOCK.format(**{**GOOD_BLOCK, **changes})
+
+
+MASK = """
+def mask_tokens(ids, mask_id, vocab_size, p, rng):
+    chosen = torch.rand(ids.shape, generator=rng) < {p}
+    labels = {labels}
+    roll = torch.rand(ids.shape, generator=rng)
+    random_tokens = torch.randint(vocab_size, ids.shape, generator={token_rng})
+    inputs = torch.where(chosen & (roll < {mask_share}), torch.full_like(ids, mask_id), ids)
+    inputs = torch.where(chosen & (roll >= {mask_share}) & (roll < {random_end}), random_tokens, inputs)
+    return inputs, labels
+"""
+GOOD_MASK = dict(p="p", labels="torch.where(chosen, ids, torch.full_like(ids, -100))", token_rng="rng",
+                 mask_share="0.8", random_end="0.9")
+masking = variants(MASK, GOOD_MASK)
+
+GENERATE = """
+@torch.no_grad()
+def generate(model, ids, max_new_tokens, temperature=1.0, top_k=None):
+    for _ in range(max_new_tokens):
+        logits = model(ids{window})[:, -1]{temperature}
+        if top_k is not None:
+            kth = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        ids = torch.cat([ids, {pick}], dim=1)
+    return ids
+"""
+GOOD_GENERATE = dict(window="[:, -model.block_size:]", temperature=" / temperature",
+                     pick="torch.multinomial(logits.softmax(-1), 1)")
+generating = variants(GENERATE, GOOD_GENERATE)
+
+
 EXERCISES = {
     "attention_tests": {
         "correct": {
@@ -80,6 +131,71 @@ EXERCISES = {
             "value projection skipped": mha(value="x"),
             "no output projection": mha().replace("return self.out(out.transpose(1, 2).reshape(b, t, dim))",
                                                   "return (out.transpose(1, 2).reshape(b, t, dim))"),
+        },
+    },
+    "block_tests": {
+        "correct": {
+            "reference": block(),
+            "mask built with ones().tril()": block(
+                mask="torch.ones(x.shape[1], x.shape[1], dtype=torch.bool, device=x.device).tril() if self.causal else None"),
+        },
+        "wrong": {
+            "post-norm": block(body="x = self.norm1(x + self.attn(x, mask)[0])\n        return self.norm2(x + self.mlp(x))"),
+            "no residual around attention": block(
+                body="x = self.attn(self.norm1(x), mask)[0]\n        return x + self.mlp(self.norm2(x))"),
+            "mask never used": block(mask="None"),
+            "mask always used": block(mask="causal_mask(x.shape[1]).to(x.device)"),
+            "one LayerNorm for both": block(
+                body="x = x + self.attn(self.norm1(x), mask)[0]\n        return x + self.mlp(self.norm1(x))"),
+        },
+    },
+    "mask_tokens_tests": {
+        "correct": {
+            "reference": masking(),
+            "masked_fill": """
+def mask_tokens(ids, mask_id, vocab_size, p, rng):
+    chosen = torch.rand(ids.shape, generator=rng) < p
+    roll = torch.rand(ids.shape, generator=rng)
+    noise = torch.randint(vocab_size, ids.shape, generator=rng)
+    inputs = ids.clone()
+    inputs[chosen & (roll < 0.8)] = mask_id
+    swap = chosen & (roll >= 0.8) & (roll < 0.9)
+    inputs[swap] = noise[swap]
+    return inputs, ids.masked_fill(~chosen, -100)
+""",
+        },
+        "wrong": {
+            # Labels on every position: the loss then rewards copying the input.
+            "labels everywhere": masking(labels="ids.clone()"),
+            "labels zero where unmasked": masking(labels="torch.where(chosen, ids, torch.zeros_like(ids))"),
+            "always [MASK]": masking(mask_share="1.0", random_end="1.0"),
+            "no random tokens": masking(random_end="0.8"),
+            "p ignored": masking(p="0.15"),
+            "global randomness for the random tokens": masking(token_rng="None"),
+            "ids changed in place": """
+def mask_tokens(ids, mask_id, vocab_size, p, rng):
+    chosen = torch.rand(ids.shape, generator=rng) < p
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    roll = torch.rand(ids.shape, generator=rng)
+    noise = torch.randint(vocab_size, ids.shape, generator=rng)
+    ids[chosen & (roll < 0.8)] = mask_id
+    swap = chosen & (roll >= 0.8) & (roll < 0.9)
+    ids[swap] = noise[swap]
+    return ids, labels
+""",
+        },
+    },
+    "generate_tests": {
+        "correct": {
+            "reference": generating(),
+            "greedy when top_k is 1, sampling otherwise": generating(
+                pick="(logits.argmax(-1, keepdim=True) if top_k == 1 else torch.multinomial(logits.softmax(-1), 1))"),
+        },
+        "wrong": {
+            "temperature multiplied": generating(temperature=" * temperature"),
+            "whole history fed": generating(window=""),
+            "always greedy": generating(pick="logits.argmax(-1, keepdim=True)"),
+            "first position's logits": generating().replace("[:, -1]", "[:, 0]", 1),
         },
     },
 }
