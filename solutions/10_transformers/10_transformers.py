@@ -532,3 +532,29 @@ histories = {"GPT": train_lm(gpt), "BERT": train_lm(bert)}
 for name, h in histories.items():
     print(f"{name}: проверочная потеря {h['val'][0]:.3f} → {h['val'][-1]:.3f} нат на предсказанный символ, "
           f"{h['seconds']:.0f} с")
+
+# %% [markdown]
+# ## 6. GPT продолжает, BERT заполняет пропуски
+#
+# Домашнее задание учебного текста: запустить обе модели и объяснить разницу. GPT видит только прошлое и умеет
+# **продолжать** текст; BERT видит обе стороны и умеет **восстанавливать** спрятанное в середине, но не
+# порождает текст слева направо.
+
+# %%
+torch.manual_seed(0)
+prompt = "Без труда не "
+for temperature, top_k in ((0.5, 5), (1.0, None)):
+    out = generate(gpt.eval(), encode("\n" + prompt)[None].to(device), 40, temperature=temperature, top_k=top_k)
+    print(f"GPT, T = {temperature}, top_k = {top_k}: {decode(out[0].tolist())[1:].splitlines()[0]!r}")
+
+
+@torch.no_grad()
+def fill_masks(model, text):
+    """BERT's most likely character at every '_' of ``text``, seeing both sides."""
+    ids = torch.tensor([MASK_ID if ch == "_" else stoi[ch] for ch in text])
+    logits = model.eval()(ids[None].to(device))[0]
+    return "".join(itos[int(logits[i].argmax())] if ch == "_" else ch for i, ch in enumerate(text))
+
+
+for masked in ("Бе_ труда не выловишь и р_бку из пруда.", "Сем_ раз отмерь, один раз отр_жь."):
+    print(f"BERT: {masked!r} → {fill_masks(bert, masked)!r}")
