@@ -44,7 +44,7 @@ def test_environment_yml_installs_utils_from_the_checkout():
 
 def test_required_dependencies_are_declared_as_ranges():
     required = {"torch", "torchvision", "jupyterlab", "nbgrader", "matplotlib", "scikit-learn",
-                "transformers", "gymnasium", "tqdm", "jupytext", "ipywidgets"}
+                "transformers", "tokenizers", "gymnasium", "tqdm", "jupytext", "ipywidgets"}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert required <= {_name(r) for r in project["dependencies"]}
     assert not [r for r in project["dependencies"] if "==" in r], "use ranges, not exact pins"

@@ -97,6 +97,19 @@ def _table(entries: dict) -> list[str]:
     return lines
 
 
+def _is_setting(value) -> bool:
+    """A scalar, or a group of scalars (a model's sizes, a training time per model)."""
+    if isinstance(value, dict):
+        return bool(value) and not any(isinstance(v, list | dict) for v in value.values())
+    return not isinstance(value, list)
+
+
+def _setting(value) -> str:
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()) + ")"
+    return _fmt(value)
+
+
 def checkpoint_section(file: str, root: Path) -> list[str]:
     """A shipped checkpoint's own record (training settings and evaluation), if it keeps one."""
     if not file.endswith(".pt"):  # a torch.export program (.pt2) keeps no record of its own
@@ -106,7 +119,7 @@ def checkpoint_section(file: str, root: Path) -> list[str]:
     except (FileNotFoundError, KeyError):  # absent, or a plain state dict
         return []
     fields = {**info.get("config", {}), **info}  # trainers that group their settings keep them under "config"
-    settings = ", ".join(f"{k} {_fmt(v)}" for k, v in fields.items() if not isinstance(v, list | dict))
+    settings = ", ".join(f"{k} {_setting(v)}" for k, v in fields.items() if _is_setting(v))
     lines = [f"### `data/checkpoints/{file}`", "", f"Training record: {settings}.", ""]
     if "evaluation" in info:
         where = info.get("evaluation_device", info.get("machine", "?"))
