@@ -131,6 +131,13 @@ def test_result_tokens_quote_the_record(tmp_path):
         stamp("{{result 99_demo full.values.fjd}}", {}, tmp_path)
 
 
+def test_result_tokens_index_recorded_lists(tmp_path):
+    records.write("99_demo", {"full": {"values": {"curve": [3.0, 2.5, 2.25]}}}, tmp_path)
+    assert stamp("{{result 99_demo full.values.curve.2 .2f}}", {}, tmp_path) == "2.25"
+    with pytest.raises(KeyError, match="missing '3'"):
+        stamp("{{result 99_demo full.values.curve.3}}", {}, tmp_path)
+
+
 def test_chapter_lint_knows_exactly_the_names_of_the_setup_cell():
     tree = ast.parse(SETUP_CELL.read_text(encoding="utf-8"))
     defined = {name for name in leaks.bound_names(tree) if not name.startswith("_")}

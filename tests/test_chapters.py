@@ -38,7 +38,8 @@ def test_every_chapter_folder_is_registered_and_every_entry_has_its_files():
 
 
 LOADERS = {"mnist": r"load_mnist\(|get_loaders\(\"mnist\"", "fashion_mnist": r"load_fashion_mnist\(|\"fashion_mnist\"",
-           "cifar10": r"load_cifar10\(|\"cifar10\"", "omniglot": r"load_omniglot\("}
+           "cifar10": r"load_cifar10\(|\"cifar10\"", "omniglot": r"load_omniglot\(",
+           "ru_proverbs": r"load_text\(\"ru_proverbs\""}
 
 
 @pytest.mark.parametrize("slug", SLUGS)

@@ -19,7 +19,7 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = "chapters.toml"
 SLUG_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "omniglot")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "omniglot", "ru_proverbs")
 
 # `sys.executable` is relative when PATH holds a relative entry (`PATH=.venv/bin:$PATH`), and the
 # subprocesses below often run from another folder, so both are made absolute here.

@@ -79,7 +79,7 @@ def checkpoint_record(file: str, root: Path = ROOT) -> dict:
 
 def lookup(source: str, path: str, root: Path = ROOT):
     """A recorded value: ``source`` is a results name (``04_dcgan``) or ``checkpoint:<file>``;
-    ``path`` is dotted (``full.values.dcgan_fid``)."""
+    ``path`` is dotted (``full.values.dcgan_fid``); a number indexes a list (``history.val.2``)."""
     if source.startswith(CHECKPOINT_PREFIX):
         value = checkpoint_record(source.removeprefix(CHECKPOINT_PREFIX), root)
     else:
@@ -87,7 +87,10 @@ def lookup(source: str, path: str, root: Path = ROOT):
         if not value:
             raise KeyError(f"nothing is recorded in {results_path(source, root).relative_to(root)}")
     for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
             raise KeyError(f"{source}: no recorded value at {path!r} (missing {part!r})")
-        value = value[part]
     return value

@@ -458,8 +458,16 @@ def decode(ids):
 train_ids, val_ids = encode("".join(train_lines)), encode("".join(val_lines))
 print(f"{len(raw)} пословиц; символов: обучение {len(train_ids)}, проверка {len(val_ids)}; словарь {VOCAB} "
       f"(из них {len(SPECIALS)} служебных); неизвестных символов в проверке: {int((val_ids == UNK_ID).sum())}")
-sample = raw[3].strip()
-print(f"{sample!r} → {tokenizer.normalizer.normalize_str(sample)!r}")
+
+
+def odd_characters(text):
+    """Letters outside Cyrillic and invisible marks: what the normaliser removes."""
+    return [f"U+{ord(ch):04X}" for ch in text if (ch.isalpha() and not "\u0400" <= ch <= "\u04ff") or ch in "\u0301\u00ad"]
+
+
+sample = next(line.strip() for line in raw if odd_characters(line))
+print(f"{sample!r}: {odd_characters(sample)} → {tokenizer.normalizer.normalize_str(sample)!r}: "
+      f"{odd_characters(tokenizer.normalizer.normalize_str(sample))}")
 print(tokenizer.encode(sample).tokens[:12], "→", encode(sample)[:12].tolist())
 
 # %% [markdown]
@@ -617,6 +625,11 @@ def load_course_lm(name="proverbs_lm"):
     return loaded[0], loaded[1], checkpoint["info"]
 
 
+def n_params(model):
+    """The parameter count with a space between thousands, as Russian text writes it."""
+    return f"{sum(p.numel() for p in model.parameters()):,}".replace(",", " ")
+
+
 def plot_losses(histories, baseline, title):
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     for ax, (name, h) in zip(axes, histories.items(), strict=True):
@@ -637,7 +650,7 @@ course_gpt, course_bert, lm_info = (None, None, None) if TRAIN_LM else load_cour
 if FAST or course_gpt is None:
     torch.manual_seed(0)
     gpt, bert = tiny_lm(causal=True), tiny_lm(causal=False)
-    print(f"параметров у каждой: {sum(p.numel() for p in gpt.parameters()):,}".replace(",", " "))
+    print(f"параметров у каждой: {n_params(gpt)}")
     histories = {"GPT": train_lm(gpt), "BERT": train_lm(bert)}
     plot_losses(histories, baseline, "Обучение в этом запуске")
 else:
@@ -652,36 +665,44 @@ for name, h in histories.items():
 if course_gpt is not None:
     gpt, bert = course_gpt, course_bert
 print(f"дальше — {'модели курса' if course_gpt is not None else 'модели, обученные здесь'}: "
-      f"{sum(p.numel() for p in gpt.parameters()):,} параметров у каждой".replace(",", " "))
+      f"{n_params(gpt)} параметров у каждой")
 
 # %% [markdown]
 # Потери GPT и BERT на графиках — разные задачи: GPT предсказывает символ только по прошлому, BERT — по обеим
-# сторонам от пропуска, поэтому у BERT потеря ниже. Проверочную потерю GPT сравним с базовыми уровнями, а BERT
-# проверим точностью: спрячем 15% символов проверочного текста (все — маской `[MASK]`) и посчитаем, как часто
-# лучший ответ верен. Для сравнения — два соседа: «всегда самый частый символ» (пробел) и GPT, который на тех же
-# позициях видит только текст слева.
+# сторонам от пропуска. Заметьте **плато** BERT: первые сотни шагов его потеря стоит около уровня униграмм
+# (модель курса: {{result checkpoint:proverbs_lm.pt history.BERT.val.2 .2f}} на шаге
+# {{result checkpoint:proverbs_lm.pt history.BERT.val_step.2}}), а потом резко падает
+# ({{result checkpoint:proverbs_lm.pt history.BERT.val.4 .2f}} на шаге
+# {{result checkpoint:proverbs_lm.pt history.BERT.val_step.4}}). На месте маски сам символ ничего не говорит, и пока
+# внимание не научилось смотреть на соседей, лучшее, что может модель, — частоты символов. GPT такого плато нет:
+# ему и без внимания помогает текущий символ (это уже биграмма). Короткое обучение быстрого режима на плато и
+# заканчивается. Проверочную потерю GPT сравним с базовыми уровнями, а BERT
+# проверим точностью: в каждом проверочном окне спрячем один символ под `[MASK]` и посчитаем, как часто лучший
+# ответ верен. Для сравнения — два соседа: «всегда самый частый символ» (пробел) и GPT, который тот же символ
+# предсказывает, видя только текст слева.
 
 # %%
 @torch.no_grad()
-def masked_accuracy(bert, gpt, data, batches=CFG["eval_batches"], seed=2):
-    """Accuracy at positions replaced by [MASK] (all of them masked) of BERT, of GPT predicting the same positions
-    from the left only, and of always answering the most frequent training character."""
+def masked_accuracy(bert, gpt, data, batches=4 * CFG["eval_batches"], seed=2):
+    """Accuracy at one hidden character per validation window: BERT sees the window with it replaced by [MASK],
+    GPT predicts it from the characters on its left, the baseline always answers the most frequent character."""
     generator = torch.Generator().manual_seed(seed)
     top = int(torch.bincount(train_ids, minlength=VOCAB).argmax())
     hits = {"BERT": 0, "GPT": 0, "частый символ": 0}
-    total = 0
     bert.eval()
     gpt.eval()
     for _ in range(batches):
         x = windows(data, CFG["batch_size"], generator)[:, :-1]
-        where = torch.rand(x.shape, generator=generator) < CFG["mask_p"]
-        where[:, 0] = False  # у первой позиции нет левого контекста для GPT
-        hits["BERT"] += (bert(x.masked_fill(where, MASK_ID).to(device)).argmax(-1).cpu()[where] == x[where]).sum()
-        left = gpt(x.to(device)).argmax(-1).cpu()  # предсказание позиции t стоит на позиции t - 1
-        hits["GPT"] += (left[:, :-1][where[:, 1:]] == x[:, 1:][where[:, 1:]]).sum()
-        hits["частый символ"] += (x[where] == top).sum()
-        total += int(where.sum())
-    return {name: int(n) / total for name, n in hits.items()}, total
+        rows = torch.arange(len(x))
+        where = torch.randint(1, x.shape[1], (len(x),), generator=generator)  # у позиции 0 нет левого контекста
+        target = x[rows, where]
+        masked = x.clone()
+        masked[rows, where] = MASK_ID
+        hits["BERT"] += int((bert(masked.to(device)).cpu()[rows, where].argmax(-1) == target).sum())
+        hits["GPT"] += int((gpt(x.to(device)).cpu()[rows, where - 1].argmax(-1) == target).sum())  # логиты t-1 — о t
+        hits["частый символ"] += int((target == top).sum())
+    total = batches * CFG["batch_size"]
+    return {name: n / total for name, n in hits.items()}, total
 
 
 gpt_val_loss = validation_loss(gpt)
@@ -695,7 +716,11 @@ print(f"угадан спрятанный символ ({fill_positions} поз�
 # Для сравнения: nanoGPT на символах Шекспира (1,1 млн символов, 10,7 млн параметров) доходит до ≈1,47 нат на
 # символ за несколько минут на одном GPU. У нас корпус впятеро меньше, модель — в десятки раз, а пословицы короткие
 # и независимые: в начале каждой модели почти не на что опереться, поэтому русская цифра выше; честное сравнение —
-# с базовыми уровнями, посчитанными на том же тексте.
+# с базовыми уровнями, посчитанными на том же тексте. GPT курса проходит
+# {{result checkpoint:proverbs_lm.pt evaluation.gpt.val_loss .2f}} нат на символ против
+# {{result checkpoint:proverbs_lm.pt evaluation.bigram.val_loss .2f}} у биграмм, а BERT курса угадывает
+# {{result checkpoint:proverbs_lm.pt evaluation.bert.masked_accuracy .0%}} спрятанных символов против
+# {{result checkpoint:proverbs_lm.pt evaluation.most_frequent_character.masked_accuracy .0%}} у «самого частого».
 #
 # ## 6. GPT продолжает, BERT заполняет пропуски
 #
@@ -743,15 +768,22 @@ for text in gaps:
     print(f"{text:<44}{gpt_line:<44}{fill_masks(bert, text)}")
 
 # %% [markdown]
-# GPT пишет правдоподобное продолжение, но не знает, что должно стоять после пропуска, и часто уходит в другую
-# пословицу. BERT заполняет одиночные пропуски, опираясь на обе стороны, но каждую маску угадывает отдельно:
-# длинный пропуск из нескольких масок он заполняет хуже — символы в нём зависят друг от друга, а BERT выбирает их
-# независимо.
+# GPT пишет правдоподобное продолжение, но не знает, что стоит после пропуска, и уходит в другую пословицу. BERT
+# оставляет пословицу целой и ставит в пропуск символ, подходящий по форме (гласную между согласными, «ь» в конце
+# глагола), но в слове часто ошибается: одиночный символ он угадывает в
+# {{result checkpoint:proverbs_lm.pt evaluation.bert.masked_accuracy .0%}} случаев, ненамного чаще GPT, который видит
+# только левую часть ({{result checkpoint:proverbs_lm.pt evaluation.gpt.masked_accuracy .0%}}). Причина — обучение: за
+# шаг GPT получает сигнал со всех позиций окна, а BERT — только с 15% спрятанных, и за те же
+# {{result checkpoint:proverbs_lm.pt config.steps}} шагов он выучился хуже (его обучающая потеря в конце ещё падала и
+# равна проверочной — он недообучен, а не переобучен). Эта неэкономность маскированного обучения — главный мотив
+# ELECTRA (Clark et al., 2020), где учатся на всех позициях. Длинный пропуск из нескольких масок BERT заполняет ещё
+# хуже: символы в нём зависят друг от друга, а каждую маску он выбирает отдельно.
 #
 # ## 7. Карты внимания
 #
 # Каждая голова каждого слоя — матрица весов $T \times T$: строка — запрос (символ, который вычисляется), столбец —
-# на что он смотрит. Сначала — сама причинная маска, потом последние слои обеих моделей на одной пословице.
+# на что он смотрит. Сначала — сама причинная маска, потом у каждой модели слой, чьи головы смотрят ближе
+# всего (по среднему расстоянию взгляда ниже), на одной пословице.
 
 # %%
 def attention_maps(model, text):
@@ -769,20 +801,6 @@ ax.imshow(causal_mask(12).numpy(), cmap="Greys")
 ax.set(title="causal_mask(12): можно смотреть", xlabel="ключ j", ylabel="запрос i")
 plt.show()
 
-maps = {"GPT": attention_maps(gpt, proverb), "BERT": attention_maps(bert, proverb)}
-heads = maps["GPT"][-1].shape[0]
-fig, axes = plt.subplots(2, heads, figsize=(3.1 * heads, 6.4))
-for row, (name, layers) in enumerate(maps.items()):
-    for h in range(heads):
-        ax = axes[row, h]
-        ax.imshow(layers[-1][h], cmap="viridis", vmin=0, vmax=1)
-        ax.set_title(f"{name}, слой {len(layers)}, голова {h + 1}", fontsize=9)
-        ax.set_xticks(range(len(labels)), labels, fontsize=5)
-        ax.set_yticks(range(len(labels)), labels, fontsize=5)
-fig.tight_layout()
-plt.show()
-
-
 def mean_distance(weights):
     """Attention-weighted mean |i - j| per head: how far a head looks."""
     t = weights.shape[-1]
@@ -790,14 +808,33 @@ def mean_distance(weights):
     return (weights * dist).sum(-1).mean(-1)
 
 
+maps = {"GPT": attention_maps(gpt, proverb), "BERT": attention_maps(bert, proverb)}
+heads = maps["GPT"][0].shape[0]
+fig, axes = plt.subplots(2, heads, figsize=(3.1 * heads, 6.4))
+for row, (name, layers) in enumerate(maps.items()):
+    nearest = int(np.argmin([mean_distance(w).mean() for w in layers]))  # слой, головы которого смотрят ближе всех
+    for h in range(heads):
+        ax = axes[row, h]
+        ax.imshow(layers[nearest][h], cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"{name}, слой {nearest + 1}, голова {h + 1}", fontsize=9)
+        ax.set_xticks(range(len(labels)), labels, fontsize=5)
+        ax.set_yticks(range(len(labels)), labels, fontsize=5)
+fig.suptitle("Веса внимания: строка — запрос, столбец — ключ (слой с самым близким взглядом)")
+fig.tight_layout()
+plt.show()
+
+
 for name, layers in maps.items():
     print(name, "— среднее расстояние взгляда по головам:",
           "; ".join(f"слой {i + 1}: " + " ".join(f"{d:.1f}" for d in mean_distance(w)) for i, w in enumerate(layers)))
 
 # %% [markdown]
-# У GPT всё выше диагонали — ровно ноль: это маска. Головы специализируются: одни смотрят на предыдущий символ
-# или на несколько назад (расстояние около 1–2), другие — на начало слова или на пробелы. У BERT веса есть по обе
-# стороны от диагонали: символ может опираться и на то, что справа.
+# У GPT всё выше диагонали — ровно ноль: это маска. Головы специализируются, и это видно по среднему расстоянию
+# взгляда: у модели курса в первом слое GPT одна голова смотрит на соседние символы, а три — почти равномерно на
+# всё прошлое (для равномерного внимания по окну из 39 символов среднее расстояние около 10); во втором слое все
+# головы смотрят на 1–3 символа назад (одна — ровно на предыдущий символ). У BERT веса есть по обе стороны от
+# диагонали: в его первом слое одна голова смотрит на сам символ, а другая — на **следующий**, справа, чего GPT не
+# может по построению; в последних слоях BERT головы смотрят широко.
 #
 # ## 8. То же самое из `transformers`
 #
@@ -878,7 +915,7 @@ print("GPT2LMHeadModel.generate:", decode(sampled[0].tolist())[1:].split("\n")[0
 
 # %% [markdown]
 # Теперь обучим с нуля GPT-2 и BERT из библиотеки того же размера, что наши модели в этом режиме, тем же циклом
-# ({{result hf_steps}} шагов).
+# (`CFG["hf_steps"]` шагов).
 
 # %%
 torch.manual_seed(0)
@@ -889,15 +926,13 @@ library = {
         intermediate_size=CFG["mlp_dim"], max_position_embeddings=CFG["block_size"], type_vocab_size=1,
         pad_token_id=PAD_ID, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)), causal=False),
 }
-ours_size = sum(p.numel() for p in tiny_lm(True).parameters())
+ours_size = n_params(tiny_lm(True))
 library_val = {}
 for name, lm in library.items():
     h = train_lm(lm, steps=CFG["hf_steps"], name=name)
     library_val[name] = min(h["val"])
-    print(f"{name}: {sum(p.numel() for p in lm.parameters()):,} параметров (наша модель того же размера — "
-          f"{ours_size:,}), проверочная потеря {h['val'][0]:.3f} → {library_val[name]:.3f} за {h['seconds']:.0f} с"
-          .replace(",", " "))
-utils.record("hf_steps", CFG["hf_steps"])
+    print(f"{name}: {n_params(lm)} параметров (наша модель того же размера — {ours_size}), "
+          f"проверочная потеря {h['val'][0]:.3f} → {library_val[name]:.3f} за {h['seconds']:.0f} с")
 
 # %% [markdown]
 # Библиотека даёт то же самое, только готовым: ту же архитектуру GPT (логиты совпали), генерацию, а ещё —
@@ -973,7 +1008,8 @@ utils.summary(rows)
 # Его учат предсказывать следующий токен на каждой позиции (сигнал обучения — со всех позиций, а не с 15%),
 # поэтому он умеет генерировать текст по одному токену, но в задаче «пропуск в середине» не пользуется правым
 # контекстом. В главе это видно в цифрах: на одних и тех же спрятанных символах BERT угадывает
-# {{result bert_masked_accuracy .0%}}, а GPT, видящий только левую часть, — {{result gpt_left_accuracy .0%}}; в
+# {{result checkpoint:proverbs_lm.pt evaluation.bert.masked_accuracy .0%}}, а GPT, видящий только левую часть, —
+# {{result checkpoint:proverbs_lm.pt evaluation.gpt.masked_accuracy .0%}}; в
 # таблице раздела 6 GPT продолжает пропуск правдоподобно, но не той пословицей.
 # ### END SOLUTION
 

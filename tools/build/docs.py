@@ -118,7 +118,8 @@ def checkpoint_section(file: str, root: Path) -> list[str]:
         info = records.checkpoint_record(file, root)
     except (FileNotFoundError, KeyError):  # absent, or a plain state dict
         return []
-    fields = {**info.get("config", {}), **info}  # trainers that group their settings keep them under "config"
+    # trainers that group their settings keep them under "config"
+    fields = {**info.get("config", {}), **{k: v for k, v in info.items() if k != "config"}}
     settings = ", ".join(f"{k} {_setting(v)}" for k, v in fields.items() if _is_setting(v))
     lines = [f"### `data/checkpoints/{file}`", "", f"Training record: {settings}.", ""]
     if "evaluation" in info:
