@@ -255,6 +255,13 @@ def test_bad_arguments_raise():
         utils.load_mnist(source="internet")
 
 
+def test_load_checkpoint_reads_a_shipped_file_and_gives_none_without_it(tmp_path, monkeypatch):
+    shipped = utils.load_checkpoint("proverbs_lm.pt")
+    assert {"gpt", "bert", "vocab", "info"} <= set(shipped)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # a data folder without checkpoints
+    assert utils.load_checkpoint("proverbs_lm.pt") is None
+
+
 def test_corrupt_committed_file_is_reported_by_name(tmp_path, monkeypatch):
     data = tmp_path / "data"
     shutil.copytree(ROOT / "data" / "mnist", data / "mnist")

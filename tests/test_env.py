@@ -79,3 +79,16 @@ def test_model_device_follows_parameters_then_buffers_and_defaults_to_cpu():
     assert utils.model_device(torch.nn.BatchNorm1d(2, affine=False).to("meta")) == torch.device("meta")
     assert utils.model_device(torch.nn.ReLU()) == torch.device("cpu")
     assert utils.model_device(lambda x, t: x) == torch.device("cpu")
+
+
+def test_hub_reachable_is_false_where_nothing_answers_and_true_where_a_connection_opens(monkeypatch):
+    assert env.hub_reachable("127.0.0.1", timeout=0.5) is False  # nothing listens on port 443 here
+
+    class Opened:
+        def close(self):
+            pass
+
+    calls = []
+    monkeypatch.setattr(env.socket, "create_connection", lambda address, timeout: calls.append(address) or Opened())
+    assert utils.hub_reachable() is True
+    assert calls == [("huggingface.co", 443)]

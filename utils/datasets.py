@@ -378,9 +378,17 @@ def download_all() -> dict[str, str]:
     return status
 
 
+def load_checkpoint(name: str):
+    """The shipped checkpoint ``data/checkpoints/<name>`` (verified, loaded onto the CPU), or None where the data
+    folder does not have it: chapters then train the model themselves."""
+    if not (data_dir() / "checkpoints" / name).exists():
+        return None
+    return torch.load(subset_file(f"checkpoints/{name}"), map_location="cpu", weights_only=True)
+
+
 __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError",
     "cache_dir", "data_dir", "download_all", "get_loaders", "load_cifar10", "load_text",
-    "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "subset_file",
+    "load_checkpoint", "load_fashion_mnist", "load_mnist", "load_omniglot", "make_loader", "subset_file",
     "subset_indices",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import socket
 import sys
 
 import numpy as np
@@ -85,6 +86,15 @@ def seed_everything(seed: int = 42, deterministic: bool = True) -> int:
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether ``host`` accepts a connection on port 443: the optional pretrained-model sections run only then."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def describe_environment(device: torch.device | None = None) -> str:

@@ -40,7 +40,6 @@
 
 # %%
 import re
-import socket
 import time
 from collections import Counter
 
@@ -560,13 +559,6 @@ plot_similarity({"до обучения": sim_before, f"после {CFG['demo_st
 # на CPU (файл `data/checkpoints/clip_mnist.pt`); полный режим на GPU обучает её заново.
 
 # %%
-def course_checkpoint(name):
-    """The course's trained model ``name`` from data/checkpoints (weights and their record), or None without it."""
-    if not (utils.data_dir() / "checkpoints" / f"{name}.pt").exists():
-        return None
-    return torch.load(utils.datasets.subset_file(f"checkpoints/{name}.pt"), map_location="cpu", weights_only=True)
-
-
 def state_under(state, prefix):
     """The entries of a state dict under ``prefix`` (one submodule's weights), with the prefix removed."""
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -587,7 +579,7 @@ class ExportedTextEncoder(nn.Module):
 def load_course_clip(name="clip_mnist"):
     """The course's CLIP with its training record, or (None, None) without the file. The weights load into your
     TextEncoder when its layers are named as in exercise 2; otherwise the course's exported text encoder is used."""
-    checkpoint = course_checkpoint(name)
+    checkpoint = utils.load_checkpoint(f"{name}.pt")
     if checkpoint is None:
         return None, None
     model, state = CLIP(checkpoint["vocab"]), checkpoint["state_dict"]
@@ -1017,14 +1009,6 @@ for i in range(6):
 # текстах. Раздел выполняется, только если доступен Hugging Face Hub, и не в быстром режиме: веса — около 600 МБ.
 
 # %%
-def hub_reachable(host="huggingface.co", timeout=3.0):
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def pooled(features):
     """Projected features from get_image_features / get_text_features: a tensor in transformers 4, an output
     object with them in ``pooler_output`` in transformers 5."""
@@ -1046,7 +1030,7 @@ def pretrained_search(hf_model, hf_processor, images, queries, k=8):
         plt.show()
 
 
-if FAST or not hub_reachable():
+if FAST or not utils.hub_reachable():
     print("Раздел пропущен: быстрый режим или нет доступа к huggingface.co.")
 else:
     from transformers import CLIPModel, CLIPProcessor

@@ -606,10 +606,9 @@ def train_lm(model, steps=CFG["steps"], seed=0, name=None):
 def load_course_lm(name="proverbs_lm"):
     """The course's GPT and BERT with their training record, or (None, None, None) without the file or when your
     modules do not take its weights (layer names other than in exercises 2-3)."""
-    if not (utils.data_dir() / "checkpoints" / f"{name}.pt").exists():
+    checkpoint = utils.load_checkpoint(f"{name}.pt")
+    if checkpoint is None:
         return None, None, None
-    checkpoint = torch.load(utils.datasets.subset_file(f"checkpoints/{name}.pt"), map_location="cpu",
-                            weights_only=True)
     if checkpoint["vocab"] != tokenizer.get_vocab():
         print("Словарь модели курса не совпадает с токенизатором этой главы: модели обучаются здесь.")
         return None, None, None
@@ -947,18 +946,7 @@ for name, lm in library.items():
 # в быстром режиме и без доступа к huggingface.co.
 
 # %%
-import socket
-
-
-def hub_reachable(host="huggingface.co", timeout=3.0):
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-if FAST or not hub_reachable():
+if FAST or not utils.hub_reachable():
     print("Раздел пропущен: быстрый режим или нет доступа к huggingface.co.")
 else:
     from transformers import pipeline
