@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jupytext
 
 from tools.course import ROOT
+
+if TYPE_CHECKING:
+    import torch
 
 PREAMBLE = """
 import math
@@ -69,3 +73,12 @@ def device_of(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     return torch.device(args.device)
+
+
+def round_to_half(model: torch.nn.Module) -> dict:
+    """The model's state with float tensors stored in float16 (half the file), loaded back into ``model`` so that
+    everything measured and exported afterwards is what ships."""
+    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+             for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    return state

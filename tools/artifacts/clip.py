@@ -29,7 +29,7 @@ import torch
 
 from tools import records
 from tools.artifacts import checksums
-from tools.artifacts.chapter_code import add_device_arguments, device_of, load_chapter
+from tools.artifacts.chapter_code import add_device_arguments, device_of, load_chapter, round_to_half
 from tools.course import ROOT
 
 CHAPTER = "08_clip"
@@ -73,15 +73,6 @@ def evaluate(ch: dict, model: torch.nn.Module) -> dict:
                           "scene_at_1": round(scene_at_1, 4), "gallery": len(ch["gallery_images"])},
         "image_to_text": {"scene_at_1": round(image_to_text, 4), "gallery": len(ch["gallery_images"])},
     }
-
-
-def round_to_half(model: torch.nn.Module) -> dict:
-    """The model's state with float tensors stored in float16 (half the file), loaded back into ``model`` so that
-    everything measured and exported afterwards is what ships."""
-    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
-             for k, v in model.state_dict().items()}
-    model.load_state_dict(state)
-    return state
 
 
 def export_text_encoder(model: torch.nn.Module, max_len: int) -> torch.export.ExportedProgram:

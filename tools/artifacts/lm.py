@@ -23,8 +23,7 @@ import torch
 
 from tools import records
 from tools.artifacts import checksums
-from tools.artifacts.chapter_code import add_device_arguments, device_of, load_chapter
-from tools.artifacts.clip import round_to_half
+from tools.artifacts.chapter_code import add_device_arguments, device_of, load_chapter, round_to_half
 from tools.course import ROOT
 
 CHAPTER = "10_transformers"
