@@ -4,9 +4,10 @@ What a chapter teaches stays in the chapter; what several chapters need, or
 what is beside the point of a chapter, lives here.
 """
 
+# utils.number_words: Russian number words (chapter 11).
 # utils.captions: image-caption pairs with Russian captions (chapter 08 and the capstone).
 # utils.metrics: sample-quality scores (fid_score, class_coverage) for the generative chapters.
-from . import captions, metrics
+from . import captions, metrics, number_words
 from .checks import assert_close, assert_shape, numerical_gradient, rel_error
 from .datasets import (
     CIFAR10_CLASSES,
@@ -59,6 +60,7 @@ __all__ = [
     "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "load_text", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
-    "captions", "metrics", "numerical_gradient", "record", "recorded", "rel_error", "seed_everything", "show_images",
+    "captions", "metrics", "number_words", "numerical_gradient", "record", "recorded", "rel_error", "seed_everything",
+    "show_images",
     "summary",
 ]
