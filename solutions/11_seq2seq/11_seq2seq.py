@@ -318,3 +318,198 @@ _t_changed = _t_logits.clone()
 _t_changed[_t_targets == 0] += 100 * torch.randn_like(_t_changed[_t_targets == 0])
 utils.assert_close(seq2seq_loss(_t_changed, _t_targets, 0), _t_loss, "логиты на паддинге не влияют на потерю")
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 6. Модель целиком и декодирование
+#
+# `Seq2Seq` соединяет кодировщик и декодер: `encode(src)` возвращает всё, что читает каждый шаг декодера
+# (состояния кодировщика, начальное состояние декодера и маску настоящих символов), а `forward(src, tgt_in)` — логиты
+# teacher forcing для обучения.
+#
+# На обучении декодер видит верный предыдущий символ; на выводе верного ответа нет, и декодер **кормит себя своими
+# же ответами**: начинает с `[BOS]`, выбирает символ, подаёт его на следующий шаг, пока не выдаст `[EOS]`. Набросок
+# учебного текста подаёт декодеру на выводе правильный ответ — так модель проверяет сама себя по шпаргалке.
+
+# %%
+class Seq2Seq(nn.Module):
+    """An encoder and a decoder; ``encode`` gives what every decoding step reads."""
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def encode(self, src):
+        outputs, last = self.encoder(src)
+        return outputs, last, src != PAD_ID
+
+    def forward(self, src, tgt_in):
+        outputs, last, mask = self.encode(src)
+        return self.decoder(tgt_in, last, outputs, mask)
+
+
+# %% [markdown]
+# ### Упражнение 5: `greedy_decode`
+#
+# `greedy_decode(model, src, max_len, bos_id, eos_id)`: для батча `src` `(B, S)` — `model.encode(src)`, затем не
+# больше `max_len` шагов `model.decoder.step(token, hidden, enc_outputs, src_mask)`, на каждом — самый вероятный
+# символ, и он же — вход следующего шага (на первом шаге — `bos_id`). Верните список из `B` списков номеров без
+# `[BOS]` и `[EOS]`: строка заканчивается на первом `[EOS]`; когда закончились все строки, остановитесь.
+
+# %% grade_id="greedy_impl" solution=true
+@torch.no_grad()
+def greedy_decode(model, src, max_len, bos_id, eos_id):
+    ### BEGIN SOLUTION
+    enc_outputs, hidden, mask = model.encode(src)
+    token = torch.full((len(src),), bos_id, dtype=torch.long, device=src.device)
+    out, done = [[] for _ in range(len(src))], [False] * len(src)
+    for _ in range(max_len):
+        logits, hidden, _ = model.decoder.step(token, hidden, enc_outputs, mask)
+        token = logits.argmax(-1)
+        for i, t in enumerate(token.tolist()):
+            if not done[i]:
+                done[i] = t == eos_id
+                if not done[i]:
+                    out[i].append(t)
+        if all(done):
+            break
+    return out
+    ### END SOLUTION
+
+
+# %% grade_id="greedy_tests" points=3
+class _TTable:
+    """A stand-in model: the next-token logits are a table over (row of the batch, previous token); it records
+    what it was fed."""
+
+    def __init__(self, table):
+        self.table, self.decoder, self.fed = table, self, []
+
+    def encode(self, src):
+        return None, torch.arange(len(src), dtype=torch.float)[:, None], None  # the "state" holds the row
+
+    def step(self, token, hidden, enc_outputs, mask):
+        self.fed.append(token.clone())
+        return self.table[hidden[:, 0].long(), token], hidden, None
+
+
+def _t_chain_table(chains, vocab=8, eos=2):
+    """Logits that make row r follow chains[r] greedily from BOS = 1 (the last element repeats if no EOS)."""
+    table = torch.zeros(len(chains), vocab, vocab)
+    for r, chain in enumerate(chains):
+        prev = 1
+        for tok in chain:
+            table[r, prev, tok] = 5.0
+            prev = tok
+        if chain[-1] != eos:
+            table[r, prev, prev] = 5.0
+    return table
+
+
+_t_model = _TTable(_t_chain_table([[5, 3, 2]]))
+_t_out = greedy_decode(_t_model, torch.zeros(1, 4, dtype=torch.long), 10, 1, 2)
+assert _t_out == [[5, 3]], f"ожидалось [[5, 3]] (без BOS и EOS), получено {_t_out}"
+print("Видимые тесты пройдены.")
+### BEGIN HIDDEN TESTS
+# Rows finish at different times; a row that never says EOS stops at max_len; the loop stops when all are done.
+_t_model = _TTable(_t_chain_table([[5, 3, 2], [4, 6, 7, 2], [6, 6]]))
+_t_out = greedy_decode(_t_model, torch.zeros(3, 4, dtype=torch.long), 6, 1, 2)
+assert _t_out == [[5, 3], [4, 6, 7], [6] * 6], f"строки должны кончаться на своём EOS или на max_len: {_t_out}"
+_t_model = _TTable(_t_chain_table([[5, 3, 2], [4, 2]]))
+greedy_decode(_t_model, torch.zeros(2, 4, dtype=torch.long), 20, 1, 2)
+assert len(_t_model.fed) == 3, f"когда все строки закончились, декодирование останавливается ({len(_t_model.fed)} шагов)"
+# The decoder feeds itself: BOS first, then its own previous choice, never anything else.
+assert _t_model.fed[0].tolist() == [1, 1], "первый шаг — bos_id"
+assert _t_model.fed[1].tolist() == [5, 4] and _t_model.fed[2][0].item() == 3, \
+    "на вход шага идёт собственный ответ предыдущего шага"
+# bos_id and eos_id are arguments.
+_t_table = _t_chain_table([[5, 3, 7]], eos=7)
+_t_table[0, 0] = _t_table[0, 1]  # BOS = 0 now starts the same chain
+assert greedy_decode(_TTable(_t_table), torch.zeros(1, 2, dtype=torch.long), 10, 0, 7) == [[5, 3]], \
+    "bos_id и eos_id — из аргументов"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Упражнение 6: `beam_search`
+#
+# Жадный выбор может уйти в тупик: самый вероятный первый символ иногда ведёт к маловероятному продолжению. **Поиск
+# лучом** держит `beam_size` лучших частичных ответов; на каждом шаге каждый продлевается каждым символом, и из всех
+# продлений остаются `beam_size` лучших по сумме **логарифмов** вероятностей. Продление, закончившееся `[EOS]`,
+# становится готовым ответом. Готовые ответы разной длины сравнивают по сумме логарифмов, делённой на
+# $\text{длина}^{\,\text{length\_penalty}}$ (длина — с `[EOS]`): без деления поиск предпочитает короткие ответы —
+# каждый лишний символ уменьшает сумму.
+#
+# `beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=1.0)` для одного входа `src`
+# `(1, S)`: верните лучший ответ — список номеров без `[BOS]` и `[EOS]`. Если за `max_len` шагов лучи не
+# закончились, недописанные лучи тоже считаются готовыми ответами.
+
+# %% grade_id="beam_impl" solution=true
+@torch.no_grad()
+def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=1.0):
+    ### BEGIN SOLUTION
+    enc_outputs, hidden, mask = model.encode(src)
+    beams, finished = [([], 0.0, hidden)], []
+    for _ in range(max_len):
+        candidates = []
+        for tokens, logp, state in beams:
+            token = torch.tensor([tokens[-1] if tokens else bos_id], device=src.device)
+            logits, new_state, _ = model.decoder.step(token, state, enc_outputs, mask)
+            top = logits.log_softmax(-1)[0].topk(min(beam_size, logits.shape[-1]))
+            for lp, t in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                candidates.append((tokens + [t], logp + lp, new_state))
+        candidates.sort(key=lambda c: c[1], reverse=True)
+        beams = []
+        for tokens, logp, state in candidates[:beam_size]:
+            if tokens[-1] == eos_id:
+                finished.append((tokens[:-1], logp / len(tokens) ** length_penalty))
+            else:
+                beams.append((tokens, logp, state))
+        if not beams:
+            break
+    finished += [(tokens, logp / len(tokens) ** length_penalty) for tokens, logp, _ in beams]
+    return max(finished, key=lambda f: f[1])[0]
+    ### END SOLUTION
+
+
+# %% grade_id="beam_tests" points=4
+def _t_probs_table(rows, vocab):
+    """Log-probabilities from {previous token: {next token: probability}}; the rest of each row spread evenly."""
+    table = torch.zeros(1, vocab, vocab)
+    for prev in range(vocab):
+        given = rows.get(prev, {2: 0.9})
+        rest = (1 - sum(given.values())) / (vocab - len(given))
+        probs = torch.full((vocab,), rest)
+        for tok, p in given.items():
+            probs[tok] = p
+        table[0, prev] = probs.log()
+    return table
+
+
+_t_src = torch.zeros(1, 3, dtype=torch.long)
+_t_model = _TTable(_t_chain_table([[5, 3, 2]]))
+assert beam_search(_t_model, _t_src, 1, 10, 1, 2) == greedy_decode(_t_model, _t_src, 10, 1, 2)[0], \
+    "луч ширины 1 — это жадный выбор"
+print("Видимые тесты пройдены.")
+### BEGIN HIDDEN TESTS
+# Beam size 1 equals greedy on a random table too.
+torch.manual_seed(0)
+_t_model = _TTable(torch.randn(1, 8, 8) * 2)
+assert beam_search(_t_model, _t_src, 1, 7, 1, 2) == greedy_decode(_t_model, _t_src, 7, 1, 2)[0], \
+    "луч ширины 1 — это жадный выбор (случайная таблица)"
+# A wide beam finds what greedy misses: BOS -> 3 (0.5) is a dead end, BOS -> 4 (0.4) -> EOS (0.95) is better.
+_t_model = _TTable(_t_probs_table({1: {3: 0.5, 4: 0.4}, 3: {2: 0.3, 5: 0.3, 6: 0.3}, 4: {2: 0.95}}, 30))
+assert greedy_decode(_t_model, _t_src, 5, 1, 2)[0][0] == 3
+assert beam_search(_t_model, _t_src, 3, 5, 1, 2) == [4], "луч должен найти ответ [4] с большей вероятностью"
+# Log-probabilities, not probabilities: 3 (0.9) then EOS (0.05) sums more probability than 4 (0.08) then EOS (0.8),
+# but its probability, the product, is smaller.
+_t_model = _TTable(_t_probs_table({1: {3: 0.9, 4: 0.08}, 3: {2: 0.05}, 4: {2: 0.8}}, 30))
+assert beam_search(_t_model, _t_src, 2, 5, 1, 2) == [4], "лучи сравниваются по сумме логарифмов вероятностей"
+# Length-aware: BOS -> EOS (0.4) is the most probable answer, BOS -> 3 -> 5 -> EOS (0.6, 0.7, 0.7) the best per token.
+_t_model = _TTable(_t_probs_table({1: {2: 0.4, 3: 0.55}, 3: {5: 0.7}, 5: {2: 0.7}}, 12))
+assert beam_search(_t_model, _t_src, 3, 6, 1, 2, length_penalty=1.0) == [3, 5], \
+    "с length_penalty = 1 лучший ответ — с наибольшим средним логарифмом на символ"
+assert beam_search(_t_model, _t_src, 3, 6, 1, 2, length_penalty=0.0) == [], \
+    "с length_penalty = 0 — с наибольшей суммой логарифмов (короткий ответ)"
+# Unfinished beams count at max_len.
+_t_model = _TTable(_t_chain_table([[6, 6]]))
+assert beam_search(_t_model, _t_src, 2, 4, 1, 2) == [6] * 4, "недописанный за max_len луч — тоже ответ"
+### END HIDDEN TESTS
