@@ -34,6 +34,10 @@
 CFG = dict(
     emb_dim=utils.by_mode(32, 64),
     hidden_dim=utils.by_mode(64, 128),
+    batch_size=64,
+    steps=utils.by_mode(300, 3000),
+    lr=utils.by_mode(3e-3, 2e-3),
+    test_numbers=utils.by_mode(500, 5000),
 )
 PAD_ID = 0
 
@@ -513,3 +517,97 @@ assert beam_search(_t_model, _t_src, 3, 6, 1, 2, length_penalty=0.0) == [], \
 _t_model = _TTable(_t_chain_table([[6, 6]]))
 assert beam_search(_t_model, _t_src, 2, 4, 1, 2) == [6] * 4, "недописанный за max_len луч — тоже ответ"
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 7. Данные и обучение
+#
+# Числа берём так, чтобы все длины встречались одинаково часто: сначала число цифр (от 1 до 9), потом само число.
+# Каждое десятое число (по хешу, чтобы отложенные не шли подряд) в обучение не попадает никогда: на них проверяем
+# перевод чисел, которых модель не видела.
+
+# %%
+SOURCE_ID = {ch: i for i, ch in enumerate(SOURCE_VOCAB)}
+TARGET_ID = {ch: i for i, ch in enumerate(TARGET_VOCAB)}
+
+
+def is_held_out(n):
+    """Every tenth number by a multiplicative hash: never in training."""
+    return (n * 2654435761) % 2**32 % 10 == 0
+
+
+def sample_numbers(count, generator, held_out=False):
+    """``count`` numbers with a uniformly drawn number of digits (1-9), all held out or all not."""
+    numbers = []
+    while len(numbers) < count:
+        digits = int(torch.randint(1, 10, (1,), generator=generator))
+        low = 0 if digits == 1 else 10 ** (digits - 1)
+        n = low + int(torch.randint(10**digits - low, (1,), generator=generator))
+        if is_held_out(n) == held_out:
+            numbers.append(n)
+    return numbers
+
+
+def pad(rows):
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [PAD_ID] * (width - len(r)) for r in rows])
+
+
+def make_batch(numbers):
+    """Source characters, decoder inputs ([BOS] + digits) and targets (digits + [EOS]), padded."""
+    src = [[SOURCE_ID[ch] for ch in utils.number_words.number_to_words(n)] for n in numbers]
+    digits = [[TARGET_ID[d] for d in str(n)] for n in numbers]
+    return pad(src), pad([[BOS_ID] + d for d in digits]), pad([d + [EOS_ID] for d in digits])
+
+
+def decode_digits(ids):
+    return "".join(TARGET_VOCAB[i] for i in ids if i > EOS_ID)
+
+
+_src, _tgt_in, _tgt_out = make_batch([7, 21300])
+print(_src.shape, _tgt_in.tolist(), _tgt_out.tolist())
+
+# %% [markdown]
+# Обучение — teacher forcing: на вход декодера идёт верный ответ, сдвинутый на один символ (`[BOS]` + цифры), цель
+# — те же цифры с `[EOS]` в конце. Две модели одного размера: без внимания и с ним.
+
+# %%
+import time
+
+
+def build_model(attention):
+    encoder = Encoder(len(SOURCE_VOCAB), CFG["emb_dim"], CFG["hidden_dim"])
+    decoder = Decoder(len(TARGET_VOCAB), CFG["emb_dim"], CFG["hidden_dim"],
+                      BahdanauAttention(CFG["hidden_dim"]) if attention else None)
+    return Seq2Seq(encoder, decoder)
+
+
+def train_seq2seq(model, steps=CFG["steps"], seed=0, name=None):
+    """Teacher forcing on fresh training numbers every step; the loss after every step."""
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=CFG["lr"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=CFG["lr"], total_steps=steps, pct_start=0.1)
+    generator = torch.Generator().manual_seed(seed)
+    history, start = {"loss": []}, time.perf_counter()
+    for _ in utils.progress(range(steps), desc=name):
+        src, tgt_in, tgt_out = make_batch(sample_numbers(CFG["batch_size"], generator))
+        loss = seq2seq_loss(model(src.to(device), tgt_in.to(device)), tgt_out.to(device), PAD_ID)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        history["loss"].append(loss.item())
+    history["seconds"] = time.perf_counter() - start
+    return history
+
+
+def exact_matches(model, numbers, batch_size=500):
+    """For each number, whether greedy decoding writes exactly its digits."""
+    model.eval()
+    hits = []
+    for i in range(0, len(numbers), batch_size):
+        chunk = numbers[i:i + batch_size]
+        src, _, _ = make_batch(chunk)
+        out = greedy_decode(model, src.to(device), 12, BOS_ID, EOS_ID)
+        hits += [decode_digits(ids) == str(n) for ids, n in zip(out, chunk, strict=True)]
+    return hits
