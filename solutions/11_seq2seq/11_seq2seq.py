@@ -643,3 +643,58 @@ for low, high in bins:
     print(f"{f'{low}–{high - 1}':<14}" + "".join(f"{h[inside].mean():>16.1%}" for h in hits.values())
           + f"{int(inside.sum()):>8}")
 print(f"{'все':<14}" + "".join(f"{h.mean():>16.1%}" for h in hits.values()) + f"{len(test_numbers):>8}")
+
+# %% [markdown]
+# ## 9. Куда смотрит внимание
+#
+# Для нескольких отложенных чисел нарисуем веса внимания каждого шага декодера: строка — выписанная цифра, столбец —
+# символ входа. Ожидаем, что каждая цифра смотрит на слово, которое её называет («двести» → «2»), а нули, не
+# названные ничем, — на слово разряда («тысяч»).
+
+# %%
+@torch.no_grad()
+def attention_rows(model, number):
+    """The greedy answer for ``number`` and the attention weights of every decoding step."""
+    model.eval()
+    src, _, _ = make_batch([number])
+    enc_outputs, hidden, mask = model.encode(src.to(device))
+    token, answer, rows = torch.tensor([BOS_ID], device=device), [], []
+    for _ in range(12):
+        logits, hidden, weights = model.decoder.step(token, hidden, enc_outputs, mask)
+        token = logits.argmax(-1)
+        if token.item() == EOS_ID:
+            break
+        answer.append(token.item())
+        rows.append(weights[0].cpu().numpy())
+    return decode_digits(answer), np.array(rows)
+
+
+examples = [next(n for n in test_numbers if len(str(n)) == digits) for digits in (4, 6, 7, 9)]  # отложенные
+fig, axes = plt.subplots(len(examples), 1, figsize=(11, 2.1 * len(examples)))
+for ax, number in zip(axes, examples, strict=True):
+    words = utils.number_words.number_to_words(number)
+    answer, rows = attention_rows(models["с вниманием"], number)
+    ax.imshow(rows, cmap="viridis", aspect="auto", vmin=0, vmax=1)
+    ax.set_xticks(range(len(words)), list(words), fontsize=7)
+    ax.set_yticks(range(len(answer)), list(answer))
+    ax.set_title(f"{words} → {answer} ({'верно' if answer == str(number) else 'неверно'})", fontsize=9)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 10. Жадный выбор и луч
+#
+# Сравним на одних и тех же отложенных числах жадное декодирование и поиск лучом ширины 3 и 5 у обеих моделей.
+
+# %%
+beam_numbers = test_numbers[:utils.by_mode(100, 500)]
+beam_table = {}
+for name, model in models.items():
+    model.eval()
+    row = {"жадно": float(np.mean(exact_matches(model, beam_numbers)))}
+    for width in (3, 5):
+        answers = [beam_search(model, make_batch([n])[0].to(device), width, 12, BOS_ID, EOS_ID) for n in beam_numbers]
+        row[f"луч {width}"] = float(np.mean([decode_digits(a) == str(n) for a, n in zip(answers, beam_numbers,
+                                                                                      strict=True)]))
+    beam_table[name] = row
+    print(f"{name:<14}" + "  ".join(f"{k}: {v:.1%}" for k, v in row.items()))
