@@ -83,12 +83,12 @@ CFG
 # Наша система:
 # 1. **Текст → вектор.** Текстовый кодировщик CLIP курса (глава 8, он заморожен) переводит русскую подпись в
 #    вектор длины 128.
-# 2. **Вектор → картинка.** Условная диффузионная модель (глава 5): U-Net предсказывает шум $\varepsilon_\theta(x_t,
-#    t, e)$, зная и шаг $t$, и вектор текста $e$. Выборка — DDIM.
+# 2. **Вектор → картинка.** Условная диффузионная модель (глава 5): U-Net по зашумлённой картинке $x_t$, шагу $t$
+#    и вектору текста $e$ предсказывает, как её очистить. Выборка — DDIM.
 # 3. **Classifier-free guidance.** При обучении у 10% примеров условие заменяется «пустым» вектором $\varnothing$,
-#    и одна сеть учится и условному, и безусловному шуму. При выборке их смешивают:
-#    $\hat\varepsilon = \varepsilon_\theta(x_t, t, \varnothing) + w\,(\varepsilon_\theta(x_t, t, e) -
-#    \varepsilon_\theta(x_t, t, \varnothing))$; $w = 1$ — просто условная модель, $w > 1$ — условие «громче».
+#    и одна сеть учится и условному, и безусловному предсказанию. При выборке их смешивают:
+#    $\hat v = v_\theta(x_t, t, \varnothing) + w\,(v_\theta(x_t, t, e) - v_\theta(x_t, t, \varnothing))$;
+#    $w = 1$ — просто условная модель, $w > 1$ — условие «громче».
 # 4. **Отбор по CLIP.** Сгенерировать несколько картинок и показать лучшие по косинусу с подписью в пространстве
 #    CLIP.
 # 5. **Веб-интерфейс.** Поле для подписи, сила guidance и число картинок: `make text2image`.
@@ -266,7 +266,7 @@ def sinusoidal_embedding(t, dim):
 
 
 class TextToImageUNet(nn.Module):
-    """Predicts the noise of x_t (B, 3, 48, 48) from the step t (B,) and a CLIP text vector e (B, text_dim)."""
+    """Predicts v of x_t (B, 3, 48, 48) from the step t (B,) and a CLIP text vector e (B, text_dim)."""
 
     def __init__(self, channels=CFG["channels"], cond_dim=CFG["cond_dim"], text_dim=128):
         super().__init__()
@@ -306,9 +306,16 @@ with torch.no_grad():
 # %% [markdown]
 # ## 4. Обучение с выпадением условия
 #
-# Функция потерь — та же, что в главе 5: зашумить $x_0$ до шага $t$ и предсказать шум. Новое одно: у случайной
-# доли примеров `p_uncond` вектор подписи заменяется на `null`. Поэтому одна и та же сеть умеет предсказывать шум
-# и для подписи, и «вообще для картинки этого мира» — это и нужно для guidance.
+# Зашумляем $x_0$ до шага $t$: $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\varepsilon$. В главе 5
+# сеть предсказывала шум $\varepsilon$. Здесь это ловушка: цвет фона и место цифры решаются на самых шумных шагах, а
+# там $x_t$ почти равен шуму, и предсказать $\varepsilon$ можно, почти не зная картинки, — ошибка в $x_0$ почти не
+# штрафуется, и сеть не учится слушать подпись. Первая версия генератора курса так и вышла: после 8000 шагов она
+# рисовала случайные фоны, согласие судьи — на уровне угадывания. Поэтому сеть предсказывает **скорость**
+# $v = \sqrt{\bar\alpha_t}\,\varepsilon - \sqrt{1 - \bar\alpha_t}\,x_0$ (Salimans и Ho, 2022): на шумных шагах это
+# почти $-x_0$, и сеть обязана знать, что нарисовать. Из $v$ и $x_t$ восстанавливаются и $x_0$, и $\varepsilon$.
+#
+# Новое для условия одно: у случайной доли примеров `p_uncond` вектор подписи заменяется на `null`. Поэтому одна и
+# та же сеть умеет предсказывать и для подписи, и «вообще для картинки этого мира» — это и нужно для guidance.
 #
 # ### Упражнение 2: `drop_condition`
 #
@@ -355,7 +362,7 @@ assert _t_null.grad is not None and float(_t_null.grad.abs().sum()) > 0, "гра
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# Расписание шума — косинусное (глава 5), функция потерь — MSE шума, веса для выборки — экспоненциальное среднее
+# Расписание шума — косинусное (глава 5), функция потерь — MSE для $v$, веса для выборки — экспоненциальное среднее
 # (EMA) весов обучения. Подписи к картинке каждый раз выбираются заново из её формулировок.
 
 # %%
@@ -371,13 +378,14 @@ ALPHAS_CUMPROD = cosine_alphas_cumprod(CFG["timesteps"])
 
 
 def diffusion_loss(model, x0, e, generator=None):
-    """Noise-prediction MSE at random steps, with the condition dropped for a share p_uncond of the batch."""
+    """v-prediction MSE at random steps, with the condition dropped for a share p_uncond of the batch."""
     t = torch.randint(0, CFG["timesteps"], (len(x0),), generator=generator).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     abar = ALPHAS_CUMPROD.to(x0.device)[t].view(-1, 1, 1, 1)
     x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+    v = abar.sqrt() * noise - (1 - abar).sqrt() * x0
     e = drop_condition(e, model.null, CFG["p_uncond"], generator=None)
-    return F.mse_loss(model(x_t, t, e), noise)
+    return F.mse_loss(model(x_t, t, e), v)
 
 
 class CaptionSampler:
@@ -475,34 +483,35 @@ else:
           f"{generator_info['train_seconds'] / 60:.0f} мин обучения на {generator_info['machine']}")
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(10 * np.arange(len(course_losses)), course_losses)
-ax.set(xlabel="шаг", ylabel="MSE шума (среднее за 10 шагов)", title="Обучение генератора курса", yscale="log")
+ax.set(xlabel="шаг", ylabel="MSE для v (среднее за 10 шагов)", title="Обучение генератора курса", yscale="log")
 plt.show()
 
 # %% [markdown]
 # ## 6. Classifier-free guidance
 #
-# На каждом шаге DDIM сеть вызывается дважды — с подписью и с `null` — и предсказания смешиваются с силой $w$.
+# На каждом шаге DDIM сеть вызывается дважды — с подписью и с `null` — и предсказания смешиваются с силой $w$
+# (для $v$ и для $\varepsilon$ смесь одна и та же: при данных $x_t$ и $t$ они линейно выражаются друг через друга).
 # Два вызова делаются **одним** батчем двойного размера: на CPU это почти вдвое быстрее двух отдельных вызовов.
 #
-# ### Упражнение 3: `guided_noise`
+# ### Упражнение 3: `guided_prediction`
 #
-# `guided_noise(model, x, t, e, null, w)`: `x` — `(B, 3, H, W)`, `t` — `(B,)`, `e` — `(B, D)`, `null` — `(D,)`.
+# `guided_prediction(model, x, t, e, null, w)`: `x` — `(B, 3, H, W)`, `t` — `(B,)`, `e` — `(B, D)`, `null` — `(D,)`.
 # Вызовите `model` **один раз** на батче из `2B` примеров (`x` дважды, `t` дважды, сначала `e`, потом `null` для
-# каждого примера) и верните $\varepsilon_\varnothing + w\,(\varepsilon_e - \varepsilon_\varnothing)$ формы
-# `(B, 3, H, W)`.
+# каждого примера) и верните $v_\varnothing + w\,(v_e - v_\varnothing)$ формы `(B, 3, H, W)`, где $v_e$ и
+# $v_\varnothing$ — выходы сети для подписи и для `null`.
 
-# %% grade_id="guided_noise_impl" solution=true
-def guided_noise(model, x, t, e, null, w):
+# %% grade_id="guided_prediction_impl" solution=true
+def guided_prediction(model, x, t, e, null, w):
     ### BEGIN SOLUTION
     both = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([e, null.expand_as(e)]))
-    eps_text, eps_null = both.chunk(2)
-    return eps_null + w * (eps_text - eps_null)
+    v_text, v_null = both.chunk(2)
+    return v_null + w * (v_text - v_null)
     ### END SOLUTION
 
 
-# %% grade_id="guided_noise_tests" points=3
+# %% grade_id="guided_prediction_tests" points=3
 class _TToy(nn.Module):
-    """A stand-in noise model: depends on x, t and e, and counts its calls."""
+    """A stand-in network: depends on x, t and e, and counts its calls."""
 
     def __init__(self):
         super().__init__()
@@ -515,7 +524,7 @@ class _TToy(nn.Module):
 
 _t_model = _TToy()
 _t_x, _t_t, _t_e, _t_null = torch.randn(2, 3, 4, 4), torch.tensor([3, 7]), torch.randn(2, 5), torch.zeros(5)
-utils.assert_shape(guided_noise(_t_model, _t_x, _t_t, _t_e, _t_null, 3.0), (2, 3, 4, 4), "guided_noise(...)")
+utils.assert_shape(guided_prediction(_t_model, _t_x, _t_t, _t_e, _t_null, 3.0), (2, 3, 4, 4), "guided_prediction(...)")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 _t_model = _TToy()
@@ -525,9 +534,9 @@ _t_text = _t_model(_t_x, _t_t, _t_e)
 _t_none = _t_model(_t_x, _t_t, _t_null.expand(3, 5))
 for _t_w in (0.0, 1.0, 2.5, 7.0):
     _t_model.calls = 0
-    _t_got = guided_noise(_t_model, _t_x, _t_t, _t_e, _t_null, _t_w)
+    _t_got = guided_prediction(_t_model, _t_x, _t_t, _t_e, _t_null, _t_w)
     utils.assert_close(_t_got, _t_none + _t_w * (_t_text - _t_none),
-                       f"w = {_t_w}: ε_∅ + w·(ε_e − ε_∅) (w = 0 — без текста, w = 1 — просто с текстом)", atol=1e-5)
+                       f"w = {_t_w}: v_∅ + w·(v_e − v_∅) (w = 0 — без текста, w = 1 — просто с текстом)", atol=1e-5)
     assert _t_model.calls == 1, f"model нужно вызвать один раз на батче 2B, вызовов: {_t_model.calls}"
 
 
@@ -539,15 +548,16 @@ class _TSpy(nn.Module):
 
 
 _t_spy = _TSpy()
-guided_noise(_t_spy, _t_x, _t_t, _t_e, _t_null, 2.0)
+guided_prediction(_t_spy, _t_x, _t_t, _t_e, _t_null, 2.0)
 utils.assert_close(_t_spy.seen[0], torch.cat([_t_x, _t_x]), "x дважды подряд")
 assert torch.equal(_t_spy.seen[1], torch.cat([_t_t, _t_t])), "t дважды подряд"
 utils.assert_close(_t_spy.seen[2], torch.cat([_t_e, _t_null.expand(3, 5)]), "сначала e, потом null для каждого примера")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# Выборка DDIM (глава 5, $\eta = 0$) с guidance: на каждом шаге предсказанный шум — `guided_noise`, из него
-# оценка $\hat x_0$ (обрезанная до $[-1, 1]$) и переход на следующий шаг. При $w = 1$ сеть вызывается один раз,
+# Выборка DDIM (глава 5, $\eta = 0$) с guidance: на каждом шаге предсказание — `guided_prediction`, из него
+# оценка $\hat x_0 = \sqrt{\bar\alpha_t}\,x_t - \sqrt{1 - \bar\alpha_t}\,\hat v$ (обрезанная до $[-1, 1]$), шум
+# $\hat\varepsilon$ и переход на следующий шаг. При $w = 1$ сеть вызывается один раз,
 # при $w = 0$ — только с `null`.
 
 # %%
@@ -562,13 +572,13 @@ def ddim_generate(model, e, w=CFG["guidance"], steps=CFG["ddim_steps"], seed=0):
     for i, step in enumerate(times):
         t = torch.full((len(e),), step, device=dev)
         if w == 1:
-            eps = model(x, t, e)
+            v = model(x, t, e)
         elif w == 0:
-            eps = model(x, t, model.null.expand_as(e))
+            v = model(x, t, model.null.expand_as(e))
         else:
-            eps = guided_noise(model, x, t, e, model.null, w)
+            v = guided_prediction(model, x, t, e, model.null, w)
         a, a_next = abar[step], (abar[times[i + 1]] if i + 1 < len(times) else torch.tensor(1.0, device=dev))
-        x0 = ((x - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
+        x0 = (a.sqrt() * x - (1 - a).sqrt() * v).clamp(-1, 1)
         eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
         x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
     return ((x + 1) / 2).clamp(0, 1).cpu()
@@ -894,8 +904,9 @@ utils.summary(rows)
 
 # %% [markdown] grade_id="q_guidance_tradeoff" points=2 solution=true
 # ### BEGIN SOLUTION
-# Разность $\varepsilon_e - \varepsilon_\varnothing$ — направление, в котором подпись меняет предсказание шума
-# (с точностью до масштаба это градиент $\log p(e \mid x_t)$ неявного классификатора). При $w > 1$ шаг по нему
+# Разность $v_e - v_\varnothing$ (или $\varepsilon_e - \varepsilon_\varnothing$, это одно и то же с точностью до
+# множителя) — направление, в котором подпись меняет предсказание; с точностью до масштаба это градиент
+# $\log p(e \mid x_t)$ неявного классификатора. При $w > 1$ шаг по нему
 # усиливается, и выборка смещается к картинкам, которые сильнее всего «похожи на подпись»: согласие судьи и
 # косинус CLIP растут по сравнению с $w = 1$. Платят разнообразием — образцы одной подписи становятся похожими
 # друг на друга (разброс меньше, чем у данных), — вдвое большим временем (два прохода сети на шаг) и при слишком

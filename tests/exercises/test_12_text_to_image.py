@@ -38,13 +38,13 @@ drop = variants(DROP, dict(body="""drop = torch.rand(e.shape[0], 1, generator=ge
     return torch.where(drop, null.expand_as(e), e)"""))
 
 GUIDED = """
-def guided_noise(model, x, t, e, null, w):
+def guided_prediction(model, x, t, e, null, w):
     both = model(torch.cat([x, x]), torch.cat([t, t]), {conditions})
     {split}
     return {combine}
 """
-GOOD_GUIDED = dict(conditions="torch.cat([e, null.expand_as(e)])", split="eps_text, eps_null = both.chunk(2)",
-                   combine="eps_null + w * (eps_text - eps_null)")
+GOOD_GUIDED = dict(conditions="torch.cat([e, null.expand_as(e)])", split="v_text, v_null = both.chunk(2)",
+                   combine="v_null + w * (v_text - v_null)")
 guided = variants(GUIDED, GOOD_GUIDED)
 
 RERANK = """
@@ -98,22 +98,22 @@ EXERCISES = {
     return torch.where(drop, null.expand_as(e), e)"""),
         },
     },
-    "guided_noise_tests": {
+    "guided_prediction_tests": {
         "correct": {
             "reference": guided(),
-            "weighted_sum": guided(combine="w * eps_text + (1 - w) * eps_null"),
+            "weighted_sum": guided(combine="w * v_text + (1 - w) * v_null"),
             "null_by_repeat": guided(conditions="torch.cat([e, null[None].repeat(len(e), 1)])"),
         },
         "wrong": {
-            "no_subtraction": guided(combine="eps_null + w * eps_text"),
-            "guidance_from_the_text_side": guided(combine="eps_text + w * (eps_text - eps_null)"),
-            "halves_swapped": guided(split="eps_null, eps_text = both.chunk(2)"),
+            "no_subtraction": guided(combine="v_null + w * v_text"),
+            "guidance_from_the_text_side": guided(combine="v_text + w * (v_text - v_null)"),
+            "halves_swapped": guided(split="v_null, v_text = both.chunk(2)"),
             "null_first": guided(conditions="torch.cat([null.expand_as(e), e])"),
             "two_calls": """
-def guided_noise(model, x, t, e, null, w):
-    eps_text = model(x, t, e)
-    eps_null = model(x, t, null.expand_as(e))
-    return eps_null + w * (eps_text - eps_null)
+def guided_prediction(model, x, t, e, null, w):
+    v_text = model(x, t, e)
+    v_null = model(x, t, null.expand_as(e))
+    return v_null + w * (v_text - v_null)
 """,
         },
     },
