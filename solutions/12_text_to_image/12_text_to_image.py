@@ -56,7 +56,7 @@ CFG = dict(
     steps=8000,
     ema_decay=0.999,
     # короткое обучение вашей сети здесь, чтобы увидеть цикл
-    demo_steps=utils.by_mode(40, 300),
+    demo_steps=utils.by_mode(150, 400),
     demo_batch_size=32,
     # выборка и измерения
     ddim_steps=utils.by_mode(15, 25),
@@ -444,7 +444,7 @@ torch.manual_seed(0)
 own_net = TextToImageUNet().to(device)
 start = time.perf_counter()
 _, own_losses = train_generator(own_net, train_images * 2 - 1, train_scenes, CFG["demo_steps"],
-                                CFG["demo_batch_size"], lr=1e-3)
+                                CFG["demo_batch_size"])
 first, last = np.mean(own_losses[:10]), np.mean(own_losses[-10:])
 print(f"{CFG['demo_steps']} шагов за {time.perf_counter() - start:.0f} с: потери {first:.3f} → {last:.3f}")
 utils.record("own_net_loss_first10", first)
