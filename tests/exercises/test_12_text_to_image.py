@@ -10,9 +10,9 @@ BLOCK = """
 class ConditionalBlock(nn.Module):
     def __init__(self, in_channels, out_channels, cond_dim):
         super().__init__()
+        self.film = nn.Linear(cond_dim, 2 * out_channels)
         self.norm1 = nn.GroupNorm(8, in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.film = nn.Linear(cond_dim, 2 * out_channels)
         self.norm2 = nn.GroupNorm(8, out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.skip = {skip}
