@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from demo.pictures import picture  # noqa: E402
 from tools.artifacts.chapter_code import load_chapter  # noqa: E402
 
 EXAMPLES = ["большая тройка в центре на красном фоне", "маленькая семёрка слева на синем фоне",
@@ -37,11 +38,6 @@ def load_system():
     model, info = ch["load_course_generator"]()
     return (ch, model, info) if model is not None else None
 
-
-def picture(image: torch.Tensor, scale: int = 3):
-    """A (3, H, W) tensor in [0, 1] as an upscaled uint8 array for st.image."""
-    big = torch.nn.functional.interpolate(image[None], scale_factor=scale, mode="nearest")[0]
-    return (big.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy()
 
 
 st.set_page_config(page_title="Картинка по тексту", layout="wide")

@@ -52,3 +52,16 @@ def running_app(app: Path, startup_s: float = 120):
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def app_fixture(app: Path):
+    """A module-scoped pytest fixture giving the URL of ``app`` running for the module's tests."""
+    @pytest.fixture(scope="module")
+    def app_url():
+        with running_app(app) as url:
+            yield url
+
+    return app_url
+
+
+browser_marks = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")]

@@ -8,19 +8,10 @@ only when the chromium package is missing (.ci/run installs it).
 
 from __future__ import annotations
 
-import pytest
-from streamlit_app import CHROMIUM, ROOT, running_app
+from streamlit_app import CHROMIUM, ROOT, app_fixture, browser_marks
 
-APP = ROOT / "demo" / "clip_search.py"
-
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    with running_app(APP) as url:
-        yield url
+pytestmark = browser_marks
+app_url = app_fixture(ROOT / "demo" / "clip_search.py")
 
 
 def test_a_typed_query_returns_pictures(app_url):

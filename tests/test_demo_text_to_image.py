@@ -9,20 +9,11 @@ named in a warning. Skipped only when the chromium package is missing.
 
 from __future__ import annotations
 
-import pytest
-from streamlit_app import CHROMIUM, ROOT, running_app
+from streamlit_app import CHROMIUM, ROOT, app_fixture, browser_marks
 
-APP = ROOT / "demo" / "text_to_image.py"
+pytestmark = browser_marks
 DEFAULT_COUNT = 8  # the app's slider default
-
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    with running_app(APP) as url:
-        yield url
+app_url = app_fixture(ROOT / "demo" / "text_to_image.py")
 
 
 def test_a_typed_caption_returns_generated_pictures(app_url):
