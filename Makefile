@@ -26,11 +26,12 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 export PATH := $(abspath $(BIN)):$(PATH)
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: help install lab demo test test-fast lint release check-release autograde feedback grades data clean
+.PHONY: help install lab demo text2image test test-fast lint release check-release autograde feedback grades data clean
 
 help:
 	@echo "make lab         start JupyterLab on the course (creates .venv first)"
 	@echo "make demo        start chapter 08's search app (Streamlit) on http://localhost:8501"
+	@echo "make text2image  start chapter 12's text-to-image app (Streamlit) on http://localhost:8502"
 	@echo "make test        run the whole test suite, what CI runs (creates .venv first)"
 	@echo "make test-fast   lint, unit tests, the build check and the exercise tables (a few minutes)"
 	@echo "make release     rebuild solutions/*.ipynb, modules/, the README table and docs/results.md"
@@ -57,6 +58,10 @@ lint: install
 
 demo: install
 	$(BIN)/streamlit run demo/clip_search.py --server.headless true --browser.gatherUsageStats false $(DEMO_ARGS)
+
+text2image: install
+	$(BIN)/streamlit run demo/text_to_image.py --server.headless true --server.port 8502 \
+	  --browser.gatherUsageStats false $(DEMO_ARGS)
 
 test: install
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from demo.pictures import picture  # noqa: E402
 from tools.artifacts.chapter_code import load_chapter  # noqa: E402
 
 GALLERY_SIZE = 1000
@@ -39,11 +40,6 @@ def load_search():
     index = ch["embed_in_batches"](model.encode_image, images)
     return ch, model, images, index, info
 
-
-def picture(image: torch.Tensor, scale: int = 3):
-    """A (3, H, W) tensor in [0, 1] as an upscaled uint8 array for st.image."""
-    big = torch.nn.functional.interpolate(image[None], scale_factor=scale, mode="nearest")[0]
-    return (big.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy()
 
 
 st.set_page_config(page_title="Поиск картинок по тексту", layout="wide")
