@@ -9,6 +9,8 @@ graded student by student with its own nbgrader process and a sandboxed
 kernel, every result goes into the gradebook, and grading_report.csv gets one
 row per student and notebook: graded / partly graded / not graded, score,
 reasons. Re-running regrades; --student regrades only the students named.
+Students of the gradebook's roster without a submission get a "not submitted"
+row. --scheduler grades on the workers of a Dask cluster (tools.grader.cluster).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from tools.course import NbgraderError, chapters, run_nbgrader
 from tools.grader import sandbox
 from tools.grader.report import write_report
-from tools.grader.runner import Settings, config_value, grade_all
+from tools.grader.runner import Settings, config_value, grade_all, not_submitted
 
 
 def generate_assignment(course: Path, assignment: str, db_url: str) -> None:
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submitted", type=Path, default=None, help="default: COURSE/submitted")
     parser.add_argument("--report", type=Path, default=None)
     parser.add_argument("--memory-mb", type=int, default=6144)
+    parser.add_argument("--scheduler", default=os.environ.get("SCHEDULER") or None,
+                        help="a Dask scheduler address: grade on its workers (needs a server gradebook)")
     args = parser.parse_args(argv)
     course = args.course.resolve()
     submitted = args.submitted.resolve() if args.submitted else course / "submitted"
@@ -57,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         generate_assignment(course, assignment, db_url)
         settings = Settings(course=course, assignment=assignment, db_url=db_url, jobs=max(1, args.jobs),
                             limits=sandbox.Limits(memory_mb=args.memory_mb), submitted=submitted)
-        results = grade_all(settings, args.student)
+        if args.scheduler:
+            from tools.grader.cluster import grade_on_cluster
+
+            results = grade_on_cluster(settings, args.scheduler, args.student)
+        else:
+            results = grade_all(settings, args.student)
+        if not args.student:
+            results += not_submitted(settings, [r.student for r in results])
         write_report(results, report, sandbox.describe(settings.sandbox_level))
     print(f"wrote {report}" if assignments else f"no submission of a registered chapter in {submitted}")
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .runner import NotebookResult
 
-COLUMNS = ["student", "notebook", "status", "score", "max_score", "reasons", "sandbox"]
+COLUMNS = ["student", "notebook", "status", "score", "max_score", "submitted_at", "late", "reasons", "sandbox"]
 
 
 def write_report(results: list[NotebookResult], path: Path, sandbox_note: str) -> None:
@@ -16,6 +16,7 @@ def write_report(results: list[NotebookResult], path: Path, sandbox_note: str) -
     if path.exists():
         with path.open(newline="", encoding="utf-8") as f:
             rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(f)}
+        rows = {key: {c: row.get(c) or "" for c in COLUMNS} for key, row in rows.items()}  # older reports
     for r in results:
         rows[(r.student, r.notebook)] = {
             "student": r.student,
@@ -23,6 +24,8 @@ def write_report(results: list[NotebookResult], path: Path, sandbox_note: str) -
             "status": r.status,
             "score": "" if r.score is None else f"{r.score:g}",
             "max_score": "" if r.max_score is None else f"{r.max_score:g}",
+            "submitted_at": r.submitted_at or "",
+            "late": late(r.late_seconds),
             "reasons": "; ".join(r.reasons),
             "sandbox": sandbox_note,
         }
@@ -31,3 +34,12 @@ def write_report(results: list[NotebookResult], path: Path, sandbox_note: str) -
         writer.writeheader()
         for key in sorted(rows):
             writer.writerow(rows[key])
+
+
+def late(seconds: float | None) -> str:
+    """'' on time or without a due date, else how late: 'late by 0:02:05' (days as '1 day, 3:00:00')."""
+    if not seconds:
+        return ""
+    from datetime import timedelta
+
+    return f"late by {timedelta(seconds=round(seconds))}"

@@ -50,6 +50,8 @@ class NotebookResult:
     failed: bool = False  # nothing of this notebook could be graded
     troubled: bool = False  # graded, but some cells hit a limit or were disabled
     seconds: float | None = None  # wall time of grading this student's whole submission
+    submitted_at: str | None = None  # the submission's timestamp (nbgrader's timestamp.txt), UTC
+    late_seconds: float | None = None  # past the due date (with any extension); 0 when on time
 
     def fail(self, reason: str) -> None:
         self.reasons.append(reason)
@@ -323,6 +325,9 @@ def scores(db_url: str, assignment: str, results: list[NotebookResult], course: 
             except MissingEntry:
                 continue
             r.max_score = nb.max_score
+            sub = nb.assignment
+            r.submitted_at = sub.timestamp.strftime("%Y-%m-%d %H:%M:%S UTC") if sub.timestamp else None
+            r.late_seconds = sub.total_seconds_late if sub.timestamp and sub.duedate else None
             if not r.failed:
                 r.score = nb.score
                 r.status = "partly graded" if r.troubled else "graded"
@@ -365,3 +370,18 @@ def grade_all(s: Settings, students: list[str] | None = None, log=print) -> list
                 )
     log(f"graded {len(students)} submission(s) in {time.perf_counter() - start:.1f} s")
     return sorted(results, key=lambda r: (r.student, r.notebook))
+
+
+def not_submitted(s: Settings, graded: list[str]) -> list[NotebookResult]:
+    """Students of the gradebook's roster (`nbgrader db student import`) with no submission: a row each, 0 points."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(s.db_url, course_id(s.course)) as gb:
+        roster = sorted(st.id for st in gb.students)
+    results = []
+    for student in sorted(set(roster) - set(graded)):
+        for name in _masters(s):
+            r = NotebookResult(student, name, status="not submitted", score=0.0, reasons=["no submission"])
+            r.failed = True
+            results.append(r)
+    return results
