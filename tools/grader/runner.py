@@ -32,6 +32,16 @@ from .preflight import Prepared, prepare_submission
 KERNEL_DIED = re.compile(r"DeadKernelError|Kernel died|kernel died|UnresponsiveKernelError")
 
 
+def die_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that it gets SIGKILL when the grading process dies (util-linux setpriv, where installed).
+
+    A grader killed mid-run (a lost Dask worker) must not leave an nbgrader process that
+    writes grades after the submission has been regraded elsewhere.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *cmd] if setpriv else cmd
+
+
 def usable_cores() -> int:
     """Cores this process may use: its affinity mask (taskset, container CPU sets), not cpu_count."""
     if hasattr(os, "sched_getaffinity"):
@@ -135,14 +145,14 @@ def _disable_cell_that_kills_the_kernel(
     """
     try:
         done = subprocess.run(
-            [
+            die_with_parent([
                 PYTHON,
                 "-m",
                 "tools.grader.probe",
                 str(notebook),
                 str(workdir),
                 str(settings.cell_timeout or 120),
-            ],
+            ]),
             cwd=ROOT,
             env=env,
             text=True,
@@ -186,7 +196,8 @@ def _run_autograde(
         cmd.append(f"--Execute.timeout={s.cell_timeout}")
     try:
         return subprocess.run(
-            cmd, cwd=s.course, env=env, text=True, capture_output=True, timeout=s.submission_timeout
+            die_with_parent(cmd), cwd=s.course, env=env, text=True, capture_output=True,
+            timeout=s.submission_timeout,
         )
     except subprocess.TimeoutExpired as err:
         return subprocess.CompletedProcess(
