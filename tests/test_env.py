@@ -92,3 +92,28 @@ def test_hub_reachable_is_false_where_nothing_answers_and_true_where_a_connectio
     monkeypatch.setattr(env.socket, "create_connection", lambda address, timeout: calls.append(address) or Opened())
     assert utils.hub_reachable() is True
     assert calls == [("huggingface.co", 443)]
+
+
+def test_machine_words_translate_cpu_records_and_keep_gpu_names():
+    from utils import machine_words
+
+    assert machine_words("CPU, 2 threads (x86_64)") == "CPU, 2 потока (x86_64)"
+    assert machine_words("CPU, 1 thread (arm)") == "CPU, 1 поток (arm)"
+    assert machine_words("CPU, 16 threads (x86_64)") == "CPU, 16 потоков (x86_64)"
+    assert machine_words("CPU, 21 threads (x86_64)") == "CPU, 21 поток (x86_64)"
+    assert machine_words("NVIDIA H100 80GB HBM3") == "NVIDIA H100 80GB HBM3"
+
+
+def test_the_setup_cells_switch_sets_the_mode_and_autograding_stays_fast(monkeypatch):
+    import utils
+
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    utils.set_fast_mode(None)
+    assert not utils.is_fast_mode()
+    utils.set_fast_mode(True)
+    assert utils.is_fast_mode()
+    utils.set_fast_mode(False)
+    assert not utils.is_fast_mode()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert utils.is_fast_mode()

@@ -36,7 +36,7 @@ TEACHER, ANNA, BORIS, VERA = "dlc_teacher", "dlc_anna", "dlc_boris", "dlc_vera"
 COURSE_FILES = ["Makefile", "pyproject.toml", "nbgrader_config.py", "chapters.toml", "tools", "utils"]
 
 
-def _copy_course(dest: Path) -> None:
+def copy_course(dest: Path) -> None:
     """What an instructor's clone holds for grading, file dates kept (so `make` sees the environment as current)."""
     dest.mkdir()
     for name in COURSE_FILES:
@@ -78,7 +78,7 @@ def round_trip():
             for name in (TEACHER, ANNA, BORIS):
                 accounts.add(name)
             course = accounts.home(TEACHER) / "course"
-            _copy_course(course)
+            copy_course(course)
             shutil.chown(course, TEACHER)
             for path in course.rglob("*"):
                 shutil.chown(path, TEACHER)
@@ -143,7 +143,7 @@ def test_students_see_the_released_assignment(round_trip):
 
 
 def test_a_student_cannot_read_another_students_submission(round_trip):
-    assert round_trip["inbound_mode"] & 0o004 == 0, oct(round_trip["inbound_mode"])  # inbound is not listable
+    assert round_trip["inbound_mode"] == 0o733, oct(round_trip["inbound_mode"])  # write-only for students
     assert round_trip["peek"].returncode != 0
     assert "square" not in round_trip["peek"].stdout
 

@@ -253,6 +253,10 @@ def build_corpus(course: Path, port: int, only: set[str] | None = None) -> dict[
     for cell in old["cells"]:
         cell.pop("id", None)
     add("old_format", raw=json.dumps(old).encode(), status="graded", score=full, reason="old notebook format")
+    experiment = copy.deepcopy(good)  # a slow cell of the student's own, after every test: costs no points
+    experiment.cells.append(new_code_cell("import time\ntime.sleep(1000)"))
+    add("slow_experiment", experiment, status="graded", score=full,
+        reason="time limit hit in code cell 5 of section «Мини-задание»")
     russian = copy.deepcopy(good)
     russian.cells.append(new_code_cell("переменная = 'привет, мир'\nprint(переменная.upper())"))
     add("russian", russian, status="graded", score=full)
@@ -311,6 +315,7 @@ CASES = [
     "kernelspec",
     "old_format",
     "russian",
+    "slow_experiment",
 ]
 
 

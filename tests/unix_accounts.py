@@ -60,6 +60,9 @@ class Accounts:
         self.names.append(name)
         return home
 
+    def uid(self, name: str) -> int:
+        return pwd.getpwnam(name).pw_uid
+
     def home(self, name: str) -> Path:
         return Path(pwd.getpwnam(name).pw_dir)
 

@@ -32,8 +32,10 @@ from .env import (
     in_colab,
     is_autograding,
     is_fast_mode,
+    machine_words,
     model_device,
     seed_everything,
+    set_fast_mode,
 )
 from .plotting import (
     animate,
@@ -56,7 +58,9 @@ __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError", "animate", "moving_average",
     "plot_returns",
     "assert_close", "assert_shape", "by_mode", "data_dir", "describe_environment", "draw_blocks",
-    "get_device", "get_loaders", "hub_reachable", "in_colab", "is_autograding", "is_fast_mode", "load_checkpoint",
+    "get_device", "get_loaders", "hub_reachable", "in_colab", "is_autograding", "is_fast_mode", "machine_words",
+    "set_fast_mode",
+    "load_checkpoint",
     "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "load_text", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",

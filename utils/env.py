@@ -39,6 +39,13 @@ def is_fast_mode() -> bool:
     return os.environ.get("COURSE_FAST", "").strip().lower() in _TRUE
 
 
+def set_fast_mode(fast: bool | None) -> None:
+    """The notebook's one-line switch (``FAST_MODE`` in the setup cell): True fast, False full, None as
+    ``COURSE_FAST`` says. Autograding stays fast whatever is chosen here."""
+    if fast is not None:
+        os.environ["COURSE_FAST"] = "1" if fast else "0"
+
+
 def by_mode(fast, full):
     """Return ``fast`` in fast mode and ``full`` otherwise (hyperparameter tables)."""
     return fast if is_fast_mode() else full
@@ -112,3 +119,19 @@ def describe_environment(device: torch.device | None = None) -> str:
     if in_colab():
         lines.append("Среда       Google Colab")
     return "\n".join(lines)
+
+
+def machine_words(machine: str) -> str:
+    """A record's machine ("CPU, 2 threads (x86_64)", a GPU's name) in the students' language.
+
+    Records are written for maintainers, in English; notebooks print them to students.
+    """
+    import re
+
+    found = re.fullmatch(r"CPU, (\d+) threads? \((.*)\)", machine)
+    if not found:
+        return machine  # a GPU's own name ("NVIDIA H100 80GB HBM3") stays as it is
+    n = int(found.group(1))
+    word = "поток" if n % 10 == 1 and n % 100 != 11 else (
+        "потока" if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14) else "потоков")
+    return f"CPU, {n} {word} ({found.group(2)})"

@@ -26,7 +26,7 @@
 #
 # **Что нужно знать заранее:** PyTorch (модули, автоматическое дифференцирование), свёрточные сети, перекрёстная энтропия.
 #
-# **Время:** 3 часа. Быстрый режим (`COURSE_FAST=1`) — около полутора минут на CPU: сети для Omniglot загружаются
+# **Время:** 3 часа. Быстрый режим (`FAST_MODE = True` в ячейке подготовки или `COURSE_FAST=1`) — около полутора минут на CPU: сети для Omniglot загружаются
 # готовыми из `data/checkpoints/`. Полный режим на GPU обучает их заново.
 
 # %% [markdown]
@@ -694,7 +694,7 @@ if protonet_info is None:
     print(f"обучено за {time.perf_counter() - start:.0f} с")
 else:
     print(f"загружена сеть курса: {protonet_info['config']['episodes']} эпизодов, "
-          f"{protonet_info['train_seconds'] / 60:.0f} мин обучения на {protonet_info['machine']}")
+          f"{protonet_info['train_seconds'] / 60:.0f} мин обучения на {utils.machine_words(protonet_info['machine'])}")
 
 proto_results = {}
 for n_way in CFG["test_ways"]:
@@ -807,7 +807,7 @@ if maml_info is None:
     print(f"обучено: {CFG['maml_steps']} мета-шагов {maml_order} порядка по {maml_seconds:.2f} с")
 else:
     print(f"загружена сеть курса: {maml_info['config']['steps']} мета-шагов {maml_order} порядка, "
-          f"{maml_info['train_seconds'] / 60:.0f} мин обучения на {maml_info['machine']}")
+          f"{maml_info['train_seconds'] / 60:.0f} мин обучения на {utils.machine_words(maml_info['machine'])}")
 
 maml_results = {k_shot: mean_ci(evaluate_maml(maml, k_shot)) for k_shot in CFG["test_shots"]}
 maml_alone = mean_ci(evaluate_maml(maml, 1, episodes=CFG["one_at_a_time_episodes"], transductive=False))
@@ -850,7 +850,7 @@ for order, checkpoint in order_records.items():
                 for k in ("5way_1shot", "5way_5shot", "5way_1shot_one_query_at_a_time")]
     print(f"{order + ' порядка':<16}{accuracy[0]:>16}{accuracy[1]:>16}{accuracy[2]:>16}"
           f"{info['seconds_per_step']:>10.2f}{info['train_seconds'] / 60:>8.0f} мин")
-    print(f"{'':<16}{info['config']['steps']} мета-шагов, {info['machine']}")
+    print(f"{'':<16}{info['config']['steps']} мета-шагов, {utils.machine_words(info['machine'])}")
 
 # %% [markdown]
 # При равном числе мета-шагов второй порядок здесь намного точнее, а мета-шаг у него дороже совсем ненамного:

@@ -28,7 +28,7 @@
 # **Нужно знать:** PyTorch и обучение сетей (главы 1–4), векторы и softmax; главу 8 (CLIP), где текстовый
 # Transformer уже встречался как готовый блок.
 #
-# **Время:** около 2 часов. Быстрый режим (`COURSE_FAST=1`) — около минуты на CPU: модели курса загружаются
+# **Время:** около 2 часов. Быстрый режим (`FAST_MODE = True` в ячейке подготовки или `COURSE_FAST=1`) — около минуты на CPU: модели курса загружаются
 # готовыми из `data/checkpoints`, а с нуля учатся модели поменьше.
 
 # %% [markdown]
@@ -655,7 +655,7 @@ if FAST or course_gpt is None:
 else:
     histories = lm_info["history"]
     print(f"загружены модели курса: {lm_info['config']['steps']} шагов, "
-          f"{sum(lm_info['train_seconds'].values()) / 60:.0f} мин обучения на {lm_info['machine']}")
+          f"{sum(lm_info['train_seconds'].values()) / 60:.0f} мин обучения на {utils.machine_words(lm_info['machine'])}")
     plot_losses(histories, baseline, "Модели курса")
 loss_fall = {name: 1 - min(h["val"]) / h["val"][0] for name, h in histories.items()}
 for name, h in histories.items():

@@ -27,7 +27,7 @@
 #
 # **Нужно знать:** диффузию и DDIM (глава 5), CLIP и подписи к картинкам (глава 8).
 #
-# **Время:** около 3 часов. Генератор курса обучен скриптом репозитория; быстрый режим (`COURSE_FAST=1`) — около
+# **Время:** около 3 часов. Генератор курса обучен скриптом репозитория; быстрый режим (`FAST_MODE = True` в ячейке подготовки или `COURSE_FAST=1`) — около
 # минуты на CPU, полный — {{result 12_text_to_image full.seconds .0f}} с на CPU.
 
 # %% [markdown]
@@ -481,7 +481,7 @@ if generator is None:
 else:
     course_losses = generator_info["history"]["loss"]  # the mean of every 10 steps
     print(f"загружен генератор курса: {generator_info['config']['steps']} шагов, "
-          f"{generator_info['train_seconds'] / 60:.0f} мин обучения на {generator_info['machine']}")
+          f"{generator_info['train_seconds'] / 60:.0f} мин обучения на {utils.machine_words(generator_info['machine'])}")
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(10 * np.arange(len(course_losses)), course_losses)
 ax.set(xlabel="шаг", ylabel="MSE для v (среднее за 10 шагов)", title="Обучение генератора курса", yscale="log")

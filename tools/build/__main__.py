@@ -27,7 +27,7 @@ from .notebooks import build_chapter, remove_unregistered_releases
 
 # What the build reads besides the chapter sources: settings, the registry, the hand-written parts of
 # the generated pages, and the records the tokens and the results page quote.
-INPUTS = ("pyproject.toml", "nbgrader_config.py", "README.md", REGISTRY)
+INPUTS = ("pyproject.toml", "nbgrader_config.py", "README.md", REGISTRY, str(docs.GRADING_GUIDE))
 
 
 def build(root: Path, only: list[str] | None = None) -> list[str]:
@@ -45,6 +45,7 @@ def build(root: Path, only: list[str] | None = None) -> list[str]:
         remove_unregistered_releases(root, registered)
     docs.update_readme(root)
     docs.write_results_page(root)
+    docs.update_grading_guide(root)
     return built
 
 
@@ -58,7 +59,7 @@ def generated_files(root: Path) -> dict[str, bytes]:
     for path in sorted((root / "modules").rglob("*")):
         if path.is_file():
             files[str(path.relative_to(root))] = path.read_bytes()
-    for rel in ("README.md", str(docs.RESULTS_PAGE)):
+    for rel in ("README.md", str(docs.RESULTS_PAGE), str(docs.GRADING_GUIDE)):
         if (root / rel).exists():
             files[rel] = (root / rel).read_bytes()
     return files
@@ -67,6 +68,7 @@ def generated_files(root: Path) -> dict[str, bytes]:
 def copy_sources(root: Path, scratch: Path) -> None:
     """Copy what the build reads from ``root`` into ``scratch``; the checkpoints' records are linked."""
     for name in INPUTS:
+        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(root / name, scratch / name)
     if (root / "results").is_dir():
         shutil.copytree(root / "results", scratch / "results")

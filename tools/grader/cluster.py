@@ -31,7 +31,17 @@ from pathlib import Path
 from tools.course import ROOT
 
 from . import sandbox
-from .runner import NotebookResult, Settings, _masters, course_id, grade_one, merge, scores, usable_cores
+from .runner import (
+    NotebookResult,
+    Settings,
+    _masters,
+    course_id,
+    grade_one,
+    merge,
+    result_line,
+    scores,
+    usable_cores,
+)
 
 
 def _log(settings: Settings, event: str, student: str, worker: str) -> None:
@@ -41,31 +51,30 @@ def _log(settings: Settings, event: str, student: str, worker: str) -> None:
         f.write(f"{time.time():.3f}\t{worker}\t{event}\t{student}\n")
 
 
-def grade_task(settings: Settings, student: str, threads_by_host: dict[str, int]):
+def grade_task(settings: Settings, student: str, threads: dict[str, int]):
     """What a worker runs for one student: the local grader, with this machine's sandbox and thread share."""
     from distributed import get_worker
 
     worker = get_worker().address
     host = worker.rsplit(":", 1)[0]
     settings = dataclasses.replace(settings, sandbox_level=sandbox.level(), jobs=1,
-                                   kernel_threads=settings.kernel_threads or threads_by_host.get(host))
+                                   kernel_threads=settings.kernel_threads or threads.get(host))
     _log(settings, "start", student, worker)
     outcome = grade_one(settings, student)
     _log(settings, "done", student, worker)
     return outcome
 
 
-def _threads_by_host(client) -> dict[str, int]:
-    """BLAS threads per kernel on each host: its usable cores shared by the gradings it runs at once."""
-    workers = client.scheduler_info(n_workers=-1)["workers"]
-    cores = client.run(usable_cores)
+def threads_by_host(nthreads: dict[str, int], cores: dict[str, int]) -> dict[str, int]:
+    """BLAS threads per kernel on each host: its usable cores shared by the gradings it runs at once.
+
+    ``nthreads`` and ``cores`` map worker addresses (tcp://host:port) to their threads and their host's cores.
+    """
     hosts: dict[str, list[str]] = {}
-    for address in workers:
+    for address in nthreads:
         hosts.setdefault(address.rsplit(":", 1)[0], []).append(address)
-    return {
-        host: max(1, cores[addresses[0]] // sum(workers[a]["nthreads"] for a in addresses))
-        for host, addresses in hosts.items()
-    }
+    return {host: max(1, cores[addresses[0]] // sum(nthreads[a] for a in addresses))
+            for host, addresses in hosts.items()}
 
 
 def grade_on_cluster(s: Settings, scheduler: str, students: list[str] | None = None,
@@ -78,10 +87,10 @@ def grade_on_cluster(s: Settings, scheduler: str, students: list[str] | None = N
     results: list[NotebookResult] = []
     start = time.perf_counter()
     with Client(scheduler, timeout=60) as client:
-        n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        log(f"grading {len(students)} submission(s) of {s.assignment} on {n_workers} Dask worker(s) "
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        log(f"grading {len(students)} submission(s) of {s.assignment} on {len(workers)} Dask worker(s) "
             f"at {scheduler}")
-        threads = _threads_by_host(client)
+        threads = threads_by_host({a: w["nthreads"] for a, w in workers.items()}, client.run(usable_cores))
         futures = {
             client.submit(grade_task, s, student, threads, key=f"grade-{s.assignment}-{student}", pure=False):
             student
@@ -100,8 +109,7 @@ def grade_on_cluster(s: Settings, scheduler: str, students: list[str] | None = N
             scores(s.db_url, s.assignment, student_results, course_id(s.course))
             results += student_results
             for r in student_results:
-                log(f"  {student:<20} {r.notebook:<18} {r.status:<14} "
-                    f"{'' if r.score is None else f'{r.score:g}/{r.max_score:g}'}  {'; '.join(r.reasons)}")
+                log(result_line(r))
     log(f"graded {len(students)} submission(s) in {time.perf_counter() - start:.1f} s")
     return sorted(results, key=lambda r: (r.student, r.notebook))
 

@@ -1,4 +1,8 @@
-"""The per-submission status report written beside grades.csv."""
+"""The per-submission status report written beside grades.csv.
+
+`score` is what the gradebook holds now (automatic points, plus any hand-graded ones); `manual_pending`
+is the points of written answers that still wait for the instructor, so they are not read as points lost.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from pathlib import Path
 
 from .runner import NotebookResult
 
-COLUMNS = ["student", "notebook", "status", "score", "max_score", "submitted_at", "late", "reasons", "sandbox"]
+COLUMNS = ["student", "notebook", "status", "score", "max_score", "manual_pending", "submitted_at", "late", "reasons",
+           "sandbox"]
 
 
 def write_report(results: list[NotebookResult], path: Path, sandbox_note: str) -> None:
@@ -24,9 +29,10 @@ def write_report(results: list[NotebookResult], path: Path, sandbox_note: str) -
             "status": r.status,
             "score": "" if r.score is None else f"{r.score:g}",
             "max_score": "" if r.max_score is None else f"{r.max_score:g}",
+            "manual_pending": "" if r.manual_pending is None else f"{r.manual_pending:g}",
             "submitted_at": r.submitted_at or "",
             "late": late(r.late_seconds),
-            "reasons": "; ".join(r.reasons),
+            "reasons": "; ".join(dict.fromkeys(r.reasons)),  # each reason once, in order
             "sandbox": sandbox_note,
         }
     with path.open("w", newline="", encoding="utf-8") as f:

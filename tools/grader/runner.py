@@ -60,6 +60,7 @@ class NotebookResult:
     failed: bool = False  # nothing of this notebook could be graded
     troubled: bool = False  # graded, but some cells hit a limit or were disabled
     seconds: float | None = None  # wall time of grading this student's whole submission
+    manual_pending: float | None = None  # points of written answers the instructor has not graded yet
     submitted_at: str | None = None  # the submission's timestamp (nbgrader's timestamp.txt), UTC
     late_seconds: float | None = None  # past the due date (with any extension); 0 when on time
 
@@ -118,12 +119,29 @@ def _masters(s: Settings) -> dict[str, nbformat.NotebookNode]:
     return masters
 
 
+def cell_label(nb: nbformat.NotebookNode, index: int) -> str:
+    """How a student finds cell ``index``: its grade id, else "code cell 2 of section «5. Обучение»"."""
+    cell = nb.cells[index]
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    if grade_id:
+        return grade_id
+    section, ordinal = None, 0
+    for before in nb.cells[: index + 1]:
+        headings = [line for line in before.source.splitlines() if line.startswith("#")]
+        if before.cell_type == "markdown" and headings:
+            section, ordinal = headings[-1].lstrip("#").strip(), 0
+        elif before.cell_type == "code":
+            ordinal += 1
+    kind = "code cell" if cell.cell_type == "code" else f"{cell.cell_type} cell"
+    return f"{kind} {ordinal} of section «{section}»" if section else f"{kind} {ordinal} (before the first heading)"
+
+
 def _cell_errors(path: Path) -> list[str]:
     """Plain-English notes on the cells of a graded notebook that ended in a timeout or out of memory."""
     notes = []
     nb = nbformat.read(path, as_version=4)
     for i, cell in enumerate(nb.cells):
-        where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
+        where = cell_label(nb, i)
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue
@@ -166,7 +184,7 @@ def _disable_cell_that_kills_the_kernel(
         return None
     nb = nbformat.read(notebook, as_version=4)
     cell = nb.cells[index]
-    name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+    name = cell_label(nb, index)
     cell.source = (
         "raise RuntimeError('KERNEL-DIED: ядро Python упало при выполнении этой ячейки; она отключена')"
     )
@@ -336,12 +354,24 @@ def scores(db_url: str, assignment: str, results: list[NotebookResult], course: 
             except MissingEntry:
                 continue
             r.max_score = nb.max_score
+            written = [g for g in nb.grades if g.needs_manual_grade and g.manual_score is None]
+            r.manual_pending = sum(g.max_score for g in written)
+            auto_lost = any(g.auto_score is not None and g.auto_score < g.max_score for g in nb.grades)
             sub = nb.assignment
             r.submitted_at = sub.timestamp.strftime("%Y-%m-%d %H:%M:%S UTC") if sub.timestamp else None
             r.late_seconds = sub.total_seconds_late if sub.timestamp and sub.duedate else None
             if not r.failed:
                 r.score = nb.score
-                r.status = "partly graded" if r.troubled else "graded"
+                # A limit hit in a cell that cost nothing (an ungraded experiment) does not make the grade partial.
+                r.status = "partly graded" if r.troubled and auto_lost else "graded"
+                if r.troubled and not auto_lost:
+                    r.reasons.append("no automatic points lost")
+
+
+def result_line(r: NotebookResult) -> str:
+    """One result as the grading log prints it; each reason once."""
+    score = "" if r.score is None else f"{r.score:g}/{r.max_score:g}"
+    return f"  {r.student:<20} {r.notebook:<18} {r.status:<14} {score}  {'; '.join(dict.fromkeys(r.reasons))}"
 
 
 def grade_all(s: Settings, students: list[str] | None = None, log=print) -> list[NotebookResult]:
@@ -375,10 +405,7 @@ def grade_all(s: Settings, students: list[str] | None = None, log=print) -> list
             scores(s.db_url, s.assignment, student_results, course_id(s.course))
             results += student_results
             for r in student_results:
-                log(
-                    f"  {student:<20} {r.notebook:<18} {r.status:<14} "
-                    f"{'' if r.score is None else f'{r.score:g}/{r.max_score:g}'}  {'; '.join(r.reasons)}"
-                )
+                log(result_line(r))
     log(f"graded {len(students)} submission(s) in {time.perf_counter() - start:.1f} s")
     return sorted(results, key=lambda r: (r.student, r.notebook))
 

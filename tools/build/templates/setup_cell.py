@@ -1,3 +1,8 @@
+# Режим главы — одна строка: True — быстрый (маленькие подвыборки, минуты на CPU), False — полный (настоящие
+# результаты; на CPU долго, в Colab лучше включить GPU: «Среда выполнения» → «Сменить среду выполнения» → GPU),
+# None — как задаёт переменная окружения COURSE_FAST (без неё — полный). При автопроверке режим всегда быстрый.
+FAST_MODE = None
+
 # В Colab скачиваем репозиторий курса; локально и в Binder находим пакет utils в родительских папках.
 import subprocess
 import sys
@@ -19,7 +24,12 @@ import torch.nn.functional as F
 
 import utils
 
+utils.set_fast_mode(FAST_MODE)
+
 device = utils.get_device()
 utils.seed_everything(42)
 FAST = utils.is_fast_mode()
 print(utils.describe_environment(device))
+if not FAST and device.type == "cpu":
+    print("Полный режим на CPU: обучение займёт заметно дольше. Для быстрого режима поставьте FAST_MODE = True "
+          "в начале этой ячейки и перезапустите её; для полного лучше подключить GPU.")
