@@ -219,7 +219,7 @@ for name, sch in schedules.items():
 utils.plot_image_rows(rows, value_range=(-1, 1), col_titles=[f"t={t}" for t in show_t]);
 
 # %% [markdown]
-# При линейном расписании цифра ещё хорошо видна при $t = 250$, едва угадывается к $t \approx 500$ и исчезает к
+# При линейном расписании цифра ещё видна при $t = 250$, едва угадывается к $t \approx 500$ и исчезает к
 # $t = 750$: последняя четверть шагов уходит на шум, в котором почти нечего восстанавливать (сигнал/шум на правом
 # графике — меньше 0.1). Косинусное расписание дольше сохраняет структуру. Дальше в главе мы
 # используем линейное расписание с $T = 1000$, как в статье DDPM: на нём обучена готовая сеть курса.
@@ -1084,7 +1084,7 @@ shipped = course_ckpt["info"].get("evaluation") if course_ckpt is not None and c
 if shipped:
     names = {"ddpm": ddpm_key, "ddim50": "DDIM, 50 шагов", "ddim20": "DDIM, 20 шагов",
              "ddim50_eta1": "DDIM, 50 шагов, η=1", "ddim20_eta1": "DDIM, 20 шагов, η=1"}
-    where = course_ckpt["info"].get("evaluation_device", course_ckpt["info"]["device"])
+    where = utils.machine_words(course_ckpt["info"].get("evaluation_device", course_ckpt["info"]["device"]))
     print(f"Готовая сеть, 1000 изображений на сэмплер, {where}:")
     print(f"{'сэмплер':<24}{'время, с':>10}{'ускорение':>11}{'FID-оценка':>12}{'разброс':>9}{'мин. доля':>11}"
           f"{'уверенных':>11}")
