@@ -115,7 +115,7 @@ return-feedback: install
 	$(BIN)/nbgrader release_feedback $(ASSIGNMENT) $(NB_OPTS)
 
 grades: install
-	$(BIN)/nbgrader export --to grades.csv $(if $(DB_URL),--CourseDirectory.db_url="$(DB_URL)")
+	$(BIN)/nbgrader export --to grades.csv $(NB_OPTS)
 	@echo "wrote grades.csv"
 
 data: install

@@ -64,4 +64,37 @@ def app_fixture(app: Path):
     return app_url
 
 
+@contextlib.contextmanager
+def app_page(url: str):
+    """A page of headless Chromium (Debian's) open at ``url``; the browser is closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
+def check_ranked_grid(page, box, text: str, count: int, timeout_ms: int = 60_000) -> None:
+    """Type ``text`` into ``box`` and check the answer: ``count`` served pictures, displayed at their width,
+    with cosine captions in [-1, 1] sorted from best to worst."""
+    box.fill(text)
+    box.press("Enter")
+    page.get_by_text(f"«{text}»").wait_for(timeout=timeout_ms)
+    pictures = page.locator('[data-testid="stImage"] img')
+    pictures.nth(count - 1).wait_for(timeout=60_000)
+    assert pictures.count() == count
+    sources = [pictures.nth(i).get_attribute("src") for i in range(count)]
+    assert all(src and "/media/" in src for src in sources), sources
+    shown = pictures.first.evaluate("img => img.complete && img.naturalWidth")
+    assert shown == 144, f"the first picture is not displayed at its width: {shown}"
+    scores = [float(t) for t in page.locator('[data-testid="stImageCaption"]').all_inner_texts()]
+    assert len(scores) == count and scores == sorted(scores, reverse=True), scores
+    assert all(-1 <= s <= 1 for s in scores), scores
+
+
 browser_marks = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")]

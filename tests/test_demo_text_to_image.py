@@ -9,7 +9,7 @@ named in a warning. Skipped only when the chromium package is missing.
 
 from __future__ import annotations
 
-from streamlit_app import CHROMIUM, ROOT, app_fixture, browser_marks
+from streamlit_app import ROOT, app_fixture, app_page, browser_marks, check_ranked_grid
 
 pytestmark = browser_marks
 DEFAULT_COUNT = 8  # the app's slider default
@@ -17,34 +17,14 @@ app_url = app_fixture(ROOT / "demo" / "text_to_image.py")
 
 
 def test_a_typed_caption_returns_generated_pictures(app_url):
-    from playwright.sync_api import sync_playwright
+    with app_page(app_url) as page:
+        box = page.get_by_label("Подпись")
+        box.wait_for(timeout=120_000)  # the first run loads the generator and CLIP
+        assert page.locator('[data-testid="stImage"] img').count() == 0
+        check_ranked_grid(page, box, "большая тройка в центре на красном фоне", DEFAULT_COUNT, timeout_ms=120_000)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(app_url)
-            box = page.get_by_label("Подпись")
-            box.wait_for(timeout=120_000)  # the first run loads the generator and CLIP
-            assert page.locator('[data-testid="stImage"] img').count() == 0
-            box.fill("большая тройка в центре на красном фоне")
-            box.press("Enter")
-            page.get_by_text("«большая тройка в центре на красном фоне»").wait_for(timeout=120_000)
-            pictures = page.locator('[data-testid="stImage"] img')
-            pictures.nth(DEFAULT_COUNT - 1).wait_for(timeout=60_000)
-            assert pictures.count() == DEFAULT_COUNT
-            sources = [pictures.nth(i).get_attribute("src") for i in range(DEFAULT_COUNT)]
-            assert all(src and "/media/" in src for src in sources), sources
-            shown = pictures.first.evaluate("img => img.complete && img.naturalWidth")
-            assert shown == 144, f"the first picture is not displayed at its width: {shown}"
-            scores = [float(t) for t in page.locator('[data-testid="stImageCaption"]').all_inner_texts()]
-            assert len(scores) == DEFAULT_COUNT and scores == sorted(scores, reverse=True), scores
-            assert all(-1 <= s <= 1 for s in scores), scores
-
-            box.fill("тройка на бирюзовом фоне")
-            box.press("Enter")
-            page.get_by_text("«тройка на бирюзовом фоне»").wait_for(timeout=120_000)
-            page.get_by_text("бирюзовом").first.wait_for(timeout=10_000)
-            assert page.locator('[data-testid="stAlert"]').filter(has_text="бирюзовом").count() >= 1
-        finally:
-            browser.close()
+        box.fill("тройка на бирюзовом фоне")
+        box.press("Enter")
+        page.get_by_text("«тройка на бирюзовом фоне»").wait_for(timeout=120_000)
+        page.get_by_text("бирюзовом").first.wait_for(timeout=10_000)
+        assert page.locator('[data-testid="stAlert"]').filter(has_text="бирюзовом").count() >= 1

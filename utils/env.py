@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import re
 import socket
 import sys
 
@@ -126,8 +127,6 @@ def machine_words(machine: str) -> str:
 
     Records are written for maintainers, in English; notebooks print them to students.
     """
-    import re
-
     found = re.fullmatch(r"CPU, (\d+) threads? \((.*)\)", machine)
     if not found:
         return machine  # a GPU's own name ("NVIDIA H100 80GB HBM3") stays as it is

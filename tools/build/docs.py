@@ -168,7 +168,8 @@ def grading_section(root: Path) -> list[str]:
 
 def cluster_table(root: Path) -> list[str]:
     """The recorded runs on local Dask clusters (`grading_throughput --workers`), speed-up against 1 worker."""
-    cluster = [r for r in records.read("grading", root).get("runs", []) if r.get("engine") == "dask"]
+    runs = records.read("grading", root).get("runs", [])
+    cluster = [r for r in runs if r.get("engine") == "dask"]
     if not cluster:
         return []
     lines = ["Grading on a local Dask cluster (`python -m tools.measure.grading_throughput --workers 1 2 4`: a "
@@ -176,7 +177,6 @@ def cluster_table(root: Path) -> list[str]:
              "is against the first run of the same date and size.", "",
              "| date | machine | cores | sandbox | chapter | submissions | workers | seconds | per minute | "
              "speed-up |", "|---|---|---|---|---|---|---|---|---|---|"]
-    runs = records.read("grading", root).get("runs", [])
     for r in cluster:
         first = next(b for b in cluster if (b["date"], b["chapter"], b["students"]) ==
                      (r["date"], r["chapter"], r["students"]))

@@ -31,17 +31,7 @@ from pathlib import Path
 from tools.course import ROOT
 
 from . import sandbox
-from .runner import (
-    NotebookResult,
-    Settings,
-    _masters,
-    course_id,
-    grade_one,
-    merge,
-    result_line,
-    scores,
-    usable_cores,
-)
+from .runner import NotebookResult, Settings, grade_one, submitted_students, take_in, usable_cores
 
 
 def _log(settings: Settings, event: str, student: str, worker: str) -> None:
@@ -82,8 +72,7 @@ def grade_on_cluster(s: Settings, scheduler: str, students: list[str] | None = N
     """Grade ``students`` (default: every folder in submitted/) on the workers of the Dask ``scheduler``."""
     from distributed import Client, as_completed
 
-    found = sorted(p.name for p in s.submitted_dir.iterdir() if (p / s.assignment).is_dir())
-    students = students or found
+    students = students or submitted_students(s)
     results: list[NotebookResult] = []
     start = time.perf_counter()
     with Client(scheduler, timeout=60) as client:
@@ -97,19 +86,7 @@ def grade_on_cluster(s: Settings, scheduler: str, students: list[str] | None = N
             for student in students
         }
         for future in as_completed(futures):
-            student = futures[future]
-            try:
-                student_results, db_url = future.result()
-            except Exception as err:  # noqa: BLE001 -- one student's failure never stops the batch
-                student_results = [NotebookResult(student, name, reasons=[f"grader error: {err!r}"[:300]])
-                                   for name in _masters(s)]
-                db_url = None
-            if db_url and s.is_sqlite:
-                merge(db_url, s.db_url, s.assignment, student, course_id(s.course))
-            scores(s.db_url, s.assignment, student_results, course_id(s.course))
-            results += student_results
-            for r in student_results:
-                log(result_line(r))
+            results += take_in(s, futures[future], future.result, log)
     log(f"graded {len(students)} submission(s) in {time.perf_counter() - start:.1f} s")
     return sorted(results, key=lambda r: (r.student, r.notebook))
 

@@ -7,6 +7,7 @@ is the points of written answers that still wait for the instructor, so they are
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 from .runner import NotebookResult
@@ -46,6 +47,4 @@ def late(seconds: float | None) -> str:
     """'' on time or without a due date, else how late: 'late by 0:02:05' (days as '1 day, 3:00:00')."""
     if not seconds:
         return ""
-    from datetime import timedelta
-
     return f"late by {timedelta(seconds=round(seconds))}"

@@ -141,10 +141,10 @@ def _cell_errors(path: Path) -> list[str]:
     notes = []
     nb = nbformat.read(path, as_version=4)
     for i, cell in enumerate(nb.cells):
-        where = cell_label(nb, i)
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue
+            where = cell_label(nb, i)
             if out.ename in ("CellTimeoutError", "KeyboardInterrupt", "TimeoutError"):
                 notes.append(f"time limit hit in {where}")
             elif out.ename == "MemoryError":
@@ -374,14 +374,34 @@ def result_line(r: NotebookResult) -> str:
     return f"  {r.student:<20} {r.notebook:<18} {r.status:<14} {score}  {'; '.join(dict.fromkeys(r.reasons))}"
 
 
+def submitted_students(s: Settings) -> list[str]:
+    """Every student with a folder for the assignment in submitted/."""
+    if not s.submitted_dir.is_dir():
+        return []
+    return sorted(p.name for p in s.submitted_dir.iterdir() if (p / s.assignment).is_dir())
+
+
+def take_in(s: Settings, student: str, outcome, log=print) -> list[NotebookResult]:
+    """The results of one finished grading (``outcome()`` returns what `grade_one` returned), scored from the
+    gradebook, merged into it first when the run wrote a private SQLite copy, and logged."""
+    try:
+        student_results, db_url = outcome()
+    except Exception as err:  # noqa: BLE001 -- one student's failure never stops the batch
+        student_results = [
+            NotebookResult(student, name, reasons=[f"grader error: {err!r}"[:300]]) for name in _masters(s)
+        ]
+        db_url = None
+    if db_url and s.is_sqlite:
+        merge(db_url, s.db_url, s.assignment, student, course_id(s.course))
+    scores(s.db_url, s.assignment, student_results, course_id(s.course))
+    for r in student_results:
+        log(result_line(r))
+    return student_results
+
+
 def grade_all(s: Settings, students: list[str] | None = None, log=print) -> list[NotebookResult]:
     """Grade ``students`` (default: every folder in submitted/) ``s.jobs`` at a time."""
-    found = (
-        sorted(p.name for p in s.submitted_dir.iterdir() if (p / s.assignment).is_dir())
-        if s.submitted_dir.is_dir()
-        else []
-    )
-    students = students or found
+    students = students or submitted_students(s)
     log(
         f"grading {len(students)} submission(s) of {s.assignment} with {s.jobs} job(s); kernel "
         f"{sandbox.describe(s.sandbox_level)}"
@@ -391,21 +411,7 @@ def grade_all(s: Settings, students: list[str] | None = None, log=print) -> list
     with ThreadPoolExecutor(max_workers=s.jobs) as pool:
         futures = {pool.submit(grade_one, s, student): student for student in students}
         for future in as_completed(futures):
-            student = futures[future]
-            try:
-                student_results, db_url = future.result()
-            except Exception as err:  # noqa: BLE001 -- one student's failure never stops the batch
-                student_results = [
-                    NotebookResult(student, name, reasons=[f"grader error: {err!r}"[:300]])
-                    for name in _masters(s)
-                ]
-                db_url = None
-            if db_url and s.is_sqlite:
-                merge(db_url, s.db_url, s.assignment, student, course_id(s.course))
-            scores(s.db_url, s.assignment, student_results, course_id(s.course))
-            results += student_results
-            for r in student_results:
-                log(result_line(r))
+            results += take_in(s, futures[future], future.result, log)
     log(f"graded {len(students)} submission(s) in {time.perf_counter() - start:.1f} s")
     return sorted(results, key=lambda r: (r.student, r.notebook))
 
@@ -417,8 +423,9 @@ def not_submitted(s: Settings, graded: list[str]) -> list[NotebookResult]:
     with Gradebook(s.db_url, course_id(s.course)) as gb:
         roster = sorted(st.id for st in gb.students)
     results = []
+    notebooks = _masters(s)
     for student in sorted(set(roster) - set(graded)):
-        for name in _masters(s):
+        for name in notebooks:
             r = NotebookResult(student, name, status="not submitted", score=0.0, reasons=["no submission"])
             r.failed = True
             results.append(r)
