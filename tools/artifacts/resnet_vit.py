@@ -1,0 +1,237 @@
+"""Train the ResNet and ViT runs of chapter 09_resnet_vit on CIFAR-10 and ship their checkpoints.
+
+    python -m tools.artifacts.resnet_vit train RUN [--source PATH] [--threads 1] [--device cuda]
+    python -m tools.artifacts.resnet_vit ship [--source PATH]
+    python -m tools.artifacts.resnet_vit runs             (the table of runs)
+
+Every run uses the chapter's own code (tools.artifacts.chapter_code): its resnet_cifar and ViT,
+its augmentation, optimiser recipe and train_epoch, with the chapter's full-mode CFG. A run saves
+its whole state after every epoch under data/cache/resnet_vit/ and resumes from it, adding up
+the training time across sittings; a finished run leaves its record (loss and test accuracy per
+epoch, seconds per epoch, machine) beside the state.
+
+`ship` reads the finished runs and writes:
+- data/checkpoints/cifar10_resnet20.pt and cifar10_vit.pt: float16 weights and the record, with
+  the accuracy of the rounded weights on the 10 000 test images re-measured;
+- results/09_resnet_vit_training.json: the learning curve (both models at several training-set
+  sizes, same recipe) and the degradation runs (plain and residual nets at two depths).
+
+Data: --source is a local copy of CIFAR-10 as JPEG bytes (the npz with train_jpeg/train_offsets/
+y_train and test_jpeg/test_offsets/y_test); without it the official CIFAR-10 is downloaded
+(utils.load_cifar10(source="full"), needs a network). `--limit N` trains on N images and tests on
+N // 5 (a smoke test of the whole path on tiny data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tools import records
+from tools.artifacts import checksums
+from tools.artifacts.chapter_code import add_device_arguments, device_of, load_chapter, round_to_half
+from tools.course import ROOT
+
+CHAPTER = "09_resnet_vit"
+RESULTS = "09_resnet_vit_training"
+CHECKPOINTS = {"resnet20": "checkpoints/cifar10_resnet20.pt", "vit": "checkpoints/cifar10_vit.pt"}
+LEARNING_CURVE_SIZES = (1000, 4000, 12500)  # and 50 000: the shipped runs
+DEGRADATION = dict(n_train=5000, epochs=15)
+
+
+def run_table() -> dict:
+    """Every run: its model, training-set size and recipe (a CFG key, optionally with other epochs)."""
+    table = {"resnet20": dict(model="resnet20", n_train=50000, recipe="resnet"),
+             "vit": dict(model="vit", n_train=50000, recipe="vit")}
+    for n in LEARNING_CURVE_SIZES:
+        table[f"curve_resnet20_{n}"] = dict(model="resnet20", n_train=n, recipe="resnet")
+        table[f"curve_vit_{n}"] = dict(model="vit", n_train=n, recipe="vit")
+    for depth in (20, 56):
+        for kind in ("plain", "resnet"):
+            table[f"degradation_{kind}{depth}"] = dict(model=f"{kind}{depth}", recipe="resnet",
+                                                       **DEGRADATION, augment=False)
+    return table
+
+
+def state_dir() -> Path:
+    return ROOT / "data" / "cache" / "resnet_vit"
+
+
+def chapter_namespace(device: torch.device) -> dict:
+    os.environ.pop("COURSE_FAST", None)
+    return load_chapter(CHAPTER, names=("CFG", "VIT_CONFIG", "CIFAR_MEAN", "CIFAR_STD"),
+                        context={"device": device, "FAST": False})
+
+
+def _decode(jpeg: np.ndarray, offsets: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.open(io.BytesIO(jpeg[offsets[i]:offsets[i + 1]].tobytes())).convert("RGB"))
+                     for i in indices])
+
+
+def load_data(source: str | None, limit: int | None = None) -> dict:
+    """Train and test images as float tensors (N, 3, 32, 32) in [0, 1] and int64 labels."""
+    if source:
+        with np.load(source, allow_pickle=False) as npz:
+            data = {}
+            for split in ("train", "test"):
+                labels = npz[f"y_{split}"]
+                # The copy is sorted by class: a limited smoke test takes evenly spaced images.
+                n = len(labels) if limit is None else min(len(labels), limit if split == "train" else limit // 5 + 10)
+                indices = np.linspace(0, len(labels) - 1, n).astype(int)
+                x = _decode(npz[f"{split}_jpeg"], npz[f"{split}_offsets"], indices)
+                data[split] = (torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255).contiguous(),
+                               torch.from_numpy(labels[indices].astype(np.int64)))
+        return data
+    import utils
+
+    return {split: utils.load_cifar10(split, source="full") for split in ("train", "test")}
+
+
+def build_model(ch: dict, name: str) -> torch.nn.Module:
+    if name == "vit":
+        return ch["ViT"](**ch["VIT_CONFIG"])
+    kind, depth = name.rstrip("0123456789"), int(name.lstrip("plainresnet"))
+    return ch["resnet_cifar"](depth, residual=(kind == "resnet"))
+
+
+def training_subset(n_images: int, n: int) -> torch.Tensor:
+    """The first n of one fixed permutation: smaller subsets are nested in larger ones."""
+    return torch.randperm(n_images, generator=torch.Generator().manual_seed(0))[:n]
+
+
+def train(ch: dict, run: str, data: dict, device: torch.device, limit: int | None) -> dict:
+    spec = run_table()[run]
+    recipe = dict(ch["CFG"][spec["recipe"]])
+    recipe["epochs"] = spec.get("epochs", recipe["epochs"])
+    x_train, y_train = data["train"]
+    n_train = min(spec["n_train"], len(x_train)) if limit is None else min(spec["n_train"], limit)
+    subset = training_subset(len(x_train), n_train)
+    x_train, y_train = x_train[subset], y_train[subset]
+    x_test, y_test = data["test"]
+    steps = recipe["epochs"] * -(-n_train // recipe["batch_size"])
+
+    torch.manual_seed(0)
+    model = build_model(ch, spec["model"]).to(device).to(memory_format=torch.channels_last)
+    optimizer, scheduler = ch["make_optimizer"](model, recipe, steps)
+    path = state_dir() / f"{run}.state.pt"
+    log = {"epoch": [], "train_loss": [], "test_accuracy": [], "seconds": []}
+    if path.exists() and limit is None:
+        state = torch.load(path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        log = state["log"]
+        print(f"{run}: resuming after epoch {len(log['epoch'])}", flush=True)
+    for epoch in range(len(log["epoch"]) + 1, recipe["epochs"] + 1):
+        start = time.perf_counter()
+        loss = ch["train_epoch"](model, optimizer, scheduler, x_train, y_train, recipe,
+                                 augment=spec.get("augment", True))
+        seconds = time.perf_counter() - start
+        acc = ch["accuracy"](model, x_test, y_test)
+        for key, value in (("epoch", epoch), ("train_loss", round(loss, 4)), ("test_accuracy", round(acc, 4)),
+                           ("seconds", round(seconds, 1))):
+            log[key].append(value)
+        print(f"{run} epoch {epoch}/{recipe['epochs']}: loss {loss:.4f}, test {acc:.4f}, {seconds:.0f} s", flush=True)
+        if limit is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "log": log},
+                       path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)
+    record = {
+        "run": run, **spec, "n_train": n_train, "recipe": recipe, "steps": steps,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "log": log, "train_seconds": round(sum(log["seconds"]), 1),
+        "seconds_per_epoch": round(sum(log["seconds"]) / len(log["seconds"]), 1),
+        "final_test_accuracy": log["test_accuracy"][-1], "final_train_loss": log["train_loss"][-1],
+        "machine": records.machine(device), "threads": torch.get_num_threads(), "torch": str(torch.__version__),
+        "date": records.provenance("")["date"],
+    }
+    if limit is None:
+        (state_dir() / f"{run}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return {"record": record, "model": model}
+
+
+def finished(run: str) -> dict | None:
+    path = state_dir() / f"{run}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def ship(ch: dict, data: dict, device: torch.device) -> None:
+    """Checkpoints of the two shipped runs (rounded to float16, re-measured) and the experiments' record."""
+    x_test, y_test = data["test"]
+    for run, target in CHECKPOINTS.items():
+        record = finished(run)
+        if record is None:
+            print(f"{run}: not finished, not shipped", flush=True)
+            continue
+        state = torch.load(state_dir() / f"{run}.state.pt", map_location="cpu", weights_only=False)
+        model = build_model(ch, record["model"])
+        model.load_state_dict(state["model"])
+        model.to(device)
+        weights = round_to_half(model)
+        logits = ch["predict"](model, x_test)
+        record["evaluation"] = {
+            "test_images": len(y_test),
+            "test_accuracy": round((logits.argmax(1) == y_test).float().mean().item(), 4),
+            "confusion": torch.bincount(y_test * 10 + logits.argmax(1), minlength=100).view(10, 10).tolist(),
+        }
+        record["weights"] = "float16 (loaded into float32 modules; the evaluation is of the rounded weights)"
+        record["command"] = "python -m tools.artifacts.resnet_vit " + " ".join(sys.argv[1:])
+        torch.save({"model": weights, "info": record}, ROOT / "data" / target)
+        checksums.register({target: {}})
+        print(f"{run}: shipped, test accuracy {record['evaluation']['test_accuracy']:.4f}", flush=True)
+    curve = {}
+    for model_name in ("resnet20", "vit"):
+        points = [(n, finished(f"curve_{model_name}_{n}")) for n in LEARNING_CURVE_SIZES]
+        points.append((50000, finished(model_name)))
+        curve[model_name] = [{"n_train": n, "test_accuracy": r["final_test_accuracy"],
+                              "train_seconds": r["train_seconds"], "epochs": r["recipe"]["epochs"]}
+                             for n, r in points if r is not None]
+    degradation = {}
+    for run in run_table():
+        if run.startswith("degradation_") and (r := finished(run)):
+            degradation[run.removeprefix("degradation_")] = {
+                "train_loss": r["log"]["train_loss"], "test_accuracy": r["log"]["test_accuracy"],
+                "final_train_loss": r["final_train_loss"], "parameters": r["parameters"],
+                "seconds_per_epoch": r["seconds_per_epoch"]}
+    records.write(RESULTS, {"learning_curve": curve, "degradation": degradation, "degradation_setup": DEGRADATION,
+                            "command": "python -m tools.artifacts.resnet_vit ship"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("train", "ship", "runs"))
+    parser.add_argument("run", nargs="?", help="a run of the table (train)")
+    parser.add_argument("--source", help="local CIFAR-10 as JPEG bytes (npz); default: the official download")
+    parser.add_argument("--limit", type=int, help="train on this many images only, save nothing (smoke test)")
+    add_device_arguments(parser)
+    args = parser.parse_args()
+    if args.action == "runs":
+        for name, spec in run_table().items():
+            print(f"{name:28} {spec}")
+        return
+    device = device_of(args)
+    ch = chapter_namespace(device)
+    data = load_data(args.source, args.limit)
+    if args.action == "train":
+        if args.run not in run_table():
+            parser.error(f"unknown run {args.run!r}; see `runs`")
+        train(ch, args.run, data, device, args.limit)
+    else:
+        ship(ch, data, device)
+
+
+if __name__ == "__main__":
+    main()
