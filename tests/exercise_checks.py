@@ -6,6 +6,8 @@ tests reject plausible mistakes and accept other correct implementations.
 
 from __future__ import annotations
 
+import functools
+import os
 import textwrap
 import warnings
 
@@ -36,6 +38,41 @@ def graded_test_ids(chapter: str) -> list[str]:
             if grading(c).get("grade") and c.cell_type == "code"]
 
 
+@functools.cache
+def _reference_code(chapter: str) -> list:
+    from tools.artifacts.chapter_code import definitions
+
+    return definitions(chapter, constants=True)
+
+
+def run_later_test_cells(chapter: str, implementation: str, test_id: str) -> None:
+    """Run, in one namespace as a notebook would, the chapter's reference definitions, then ``implementation``
+    (a student's answer to the exercise graded by ``test_id``), then every graded test cell after ``test_id``'s:
+    a mistake in one exercise must cost that exercise's points only."""
+    import torch
+
+    previous = os.environ.get("COURSE_FAST")
+    os.environ["COURSE_FAST"] = "1"
+    try:
+        ns: dict = {"__name__": f"isolation_{chapter}", "device": torch.device("cpu"), "FAST": True}
+        for code in _reference_code(chapter):
+            exec(code, ns)
+        exec(textwrap.dedent(implementation), ns)
+        ids = graded_test_ids(chapter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for later in ids[ids.index(test_id) + 1:]:
+                try:
+                    exec(cell_by_grade_id(solution_notebook(chapter), later), ns)
+                except Exception as exc:
+                    raise AssertionError(f"a mistake graded by {test_id} also fails {later}: {exc!r}") from exc
+    finally:
+        if previous is None:
+            os.environ.pop("COURSE_FAST", None)
+        else:
+            os.environ["COURSE_FAST"] = previous
+
+
 def variants(template: str, good: dict):
     """Fill ``template``'s holes: with no arguments, the reference implementation; with keyword arguments, the
     same code with those holes filled otherwise (a plausible mistake, or another correct way to write it)."""
@@ -46,7 +83,7 @@ def variants(template: str, good: dict):
 
 
 def exercise_tests(chapter: str, exercises: dict):
-    """The three tests every chapter's check file runs over its table of implementations.
+    """The four tests every chapter's check file runs over its table of implementations.
 
     ``exercises`` maps a test cell's grade_id to {"correct": {name: source},
     "wrong": {name: source}}. Assign the returned functions to module-level
@@ -71,5 +108,9 @@ def exercise_tests(chapter: str, exercises: dict):
         assert sorted(graded_test_ids(chapter)) == sorted(exercises)
         assert all(len(e["wrong"]) >= 3 for e in exercises.values())
 
+    @pytest.mark.parametrize("test_id, name, source", bad, ids=[f"{t}:{n}" for t, n, _ in bad])
+    def test_mistakes_cost_only_their_own_exercise(test_id, name, source):
+        run_later_test_cells(chapter, source, test_id)
+
     return (test_correct_implementations_pass, test_plausible_mistakes_are_rejected,
-            test_every_exercise_lists_at_least_three_mistakes)
+            test_every_exercise_lists_at_least_three_mistakes, test_mistakes_cost_only_their_own_exercise)

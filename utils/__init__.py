@@ -50,7 +50,7 @@ from .plotting import (
     show_images,
 )
 from .progress import progress
-from .record import record, recorded, summary
+from .record import record, record_pitfall, recorded, summary
 
 __version__ = "0.1.0"
 
@@ -64,7 +64,7 @@ __all__ = [
     "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "load_text", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
-    "captions", "metrics", "number_words", "numerical_gradient", "record", "recorded", "rel_error", "seed_everything",
+    "captions", "metrics", "number_words", "numerical_gradient", "record", "recorded", "rel_error", "record_pitfall", "seed_everything",
     "show_images",
     "summary",
 ]

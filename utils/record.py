@@ -41,6 +41,15 @@ def record(name: str, value) -> None:
     _RECORDED[name] = _plain(value)
 
 
+def record_pitfall(name: str, with_mistake, correct) -> None:
+    """Keep a pitfall's measurement beside the correct run's: ``pitfall_<name>`` and ``pitfall_<name>_correct``.
+
+    A chapter that names a pitfall measures it; the course's checks flag a pitfall whose value equals the correct
+    one (a measurement that did not really exercise the mistake)."""
+    record(f"pitfall_{name}", with_mistake)
+    record(f"pitfall_{name}_correct", correct)
+
+
 def recorded() -> dict:
     """Everything recorded in this process so far."""
     return dict(_RECORDED)

@@ -293,7 +293,7 @@ for _test_id in ("loss_tests", "sampling_tests", "ddim_tests"):
         EXERCISES[_test_id][_kind] = {name: schedules() + src for name, src in EXERCISES[_test_id][_kind].items()}
 
 (test_correct_implementations_pass, test_plausible_mistakes_are_rejected,
- test_every_exercise_lists_at_least_three_mistakes) = exercise_tests(CHAPTER, EXERCISES)
+ test_every_exercise_lists_at_least_three_mistakes, test_mistakes_cost_only_their_own_exercise) = exercise_tests(CHAPTER, EXERCISES)
 
 
 class _TinyDenoiser(nn.Module):

@@ -241,5 +241,5 @@ EXERCISES = {
         },
     },
 }
-test_correct_implementations_pass, test_plausible_mistakes_are_rejected, test_every_exercise_lists_at_least_three_mistakes = \
-    exercise_tests(CHAPTER, EXERCISES)
+(test_correct_implementations_pass, test_plausible_mistakes_are_rejected,
+ test_every_exercise_lists_at_least_three_mistakes, test_mistakes_cost_only_their_own_exercise) = exercise_tests(CHAPTER, EXERCISES)

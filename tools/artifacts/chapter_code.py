@@ -35,10 +35,26 @@ def _is_test_cell(cell) -> bool:
     return "### BEGIN HIDDEN TESTS" in cell.source or "Видимые тесты пройдены" in cell.source
 
 
-def _kept(node, names: tuple[str, ...]) -> bool:
+def _kept(node, names: tuple[str, ...], constants: bool = False) -> bool:
     if isinstance(node, DEFINITIONS):
         return True
-    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in names for t in node.targets)
+    return isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Name) and (t.id in names or (constants and t.id.isupper())) for t in node.targets)
+
+
+def definitions(chapter: str, root: Path = ROOT, names: tuple[str, ...] = (), constants: bool = False) -> list:
+    """Compiled code of every top-level import, function and class of ``chapter``'s solution source (and the
+    assignments to ``names``, or to every UPPER_CASE name with ``constants``), in notebook order."""
+    notebook = jupytext.read(root / "solutions" / chapter / f"{chapter}.py")
+    code = [compile(PREAMBLE, "<preamble>", "exec")]
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or "{{" in cell.source or _is_test_cell(cell):
+            continue
+        tree = ast.parse(cell.source)
+        keep = [node for node in tree.body if _kept(node, names, constants)]
+        if keep:
+            code.append(compile(ast.Module(body=keep, type_ignores=[]), f"<{chapter}>", "exec"))
+    return code
 
 
 def load_chapter(chapter: str, root: Path = ROOT, names: tuple[str, ...] = (), context: dict | None = None) -> dict:
@@ -47,16 +63,9 @@ def load_chapter(chapter: str, root: Path = ROOT, names: tuple[str, ...] = (), c
     ``names``: top-level assignments to run as well (a chapter's ``CFG``, whose values its functions use as
     defaults); ``context``: globals the chapter's setup cell would have made (``device``, ``FAST``), set first.
     """
-    notebook = jupytext.read(root / "solutions" / chapter / f"{chapter}.py")
     namespace: dict = {"__name__": f"chapter_{chapter}", **(context or {})}
-    exec(PREAMBLE, namespace)
-    for cell in notebook.cells:
-        if cell.cell_type != "code" or "{{" in cell.source or _is_test_cell(cell):
-            continue
-        tree = ast.parse(cell.source)
-        keep = [node for node in tree.body if _kept(node, names)]
-        if keep:
-            exec(compile(ast.Module(body=keep, type_ignores=[]), f"<{chapter}>", "exec"), namespace)
+    for code in definitions(chapter, root, names):
+        exec(code, namespace)
     return namespace
 
 
