@@ -64,7 +64,8 @@ __all__ = [
     "load_cifar10",
     "load_fashion_mnist", "load_mnist", "load_omniglot", "load_text", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
-    "captions", "metrics", "number_words", "numerical_gradient", "record", "recorded", "rel_error", "record_pitfall", "seed_everything",
+    "captions", "metrics", "number_words", "numerical_gradient", "record", "recorded", "rel_error", "record_pitfall",
+    "seed_everything",
     "show_images",
     "summary",
 ]

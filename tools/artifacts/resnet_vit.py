@@ -100,7 +100,8 @@ def load_data(source: str | None, limit: int | None = None) -> dict:
 def build_model(ch: dict, name: str) -> torch.nn.Module:
     if name == "vit":
         return ch["ViT"](**ch["VIT_CONFIG"])
-    kind, depth = name.rstrip("0123456789"), int(name.lstrip("plainresnet"))
+    kind = name.rstrip("0123456789")
+    depth = int(name.removeprefix(kind))
     return ch["resnet_cifar"](depth, residual=(kind == "resnet"))
 
 
