@@ -38,22 +38,27 @@ def _is_test_cell(cell) -> bool:
 def _kept(node, names: tuple[str, ...], constants: bool = False) -> bool:
     if isinstance(node, DEFINITIONS):
         return True
-    return isinstance(node, ast.Assign) and any(
-        isinstance(t, ast.Name) and (t.id in names or (constants and t.id.isupper())) for t in node.targets)
+    if not isinstance(node, ast.Assign):
+        return False
+    targets = [n for t in node.targets for n in (t.elts if isinstance(t, ast.Tuple) else [t])]
+    return any(isinstance(t, ast.Name) and (t.id in names or (constants and t.id.isupper())) for t in targets)
 
 
 def definitions(chapter: str, root: Path = ROOT, names: tuple[str, ...] = (), constants: bool = False) -> list:
     """Compiled code of every top-level import, function and class of ``chapter``'s solution source (and the
-    assignments to ``names``, or to every UPPER_CASE name with ``constants``), in notebook order."""
+    assignments to ``names``), in notebook order, as ``(code, required)`` pairs. With ``constants``, assignments
+    to UPPER_CASE names come too, each as its own optional piece (one may need data that only an experiment
+    cell makes: whoever runs them skips those that fail)."""
     notebook = jupytext.read(root / "solutions" / chapter / f"{chapter}.py")
-    code = [compile(PREAMBLE, "<preamble>", "exec")]
+    code = [(compile(PREAMBLE, "<preamble>", "exec"), True)]
     for cell in notebook.cells:
         if cell.cell_type != "code" or "{{" in cell.source or _is_test_cell(cell):
             continue
-        tree = ast.parse(cell.source)
-        keep = [node for node in tree.body if _kept(node, names, constants)]
-        if keep:
-            code.append(compile(ast.Module(body=keep, type_ignores=[]), f"<{chapter}>", "exec"))
+        for node in ast.parse(cell.source).body:
+            if _kept(node, names):
+                code.append((compile(ast.Module(body=[node], type_ignores=[]), f"<{chapter}>", "exec"), True))
+            elif _kept(node, (), constants):
+                code.append((compile(ast.Module(body=[node], type_ignores=[]), f"<{chapter}>", "exec"), False))
     return code
 
 
@@ -64,7 +69,7 @@ def load_chapter(chapter: str, root: Path = ROOT, names: tuple[str, ...] = (), c
     defaults); ``context``: globals the chapter's setup cell would have made (``device``, ``FAST``), set first.
     """
     namespace: dict = {"__name__": f"chapter_{chapter}", **(context or {})}
-    for code in definitions(chapter, root, names):
+    for code, _ in definitions(chapter, root, names):
         exec(code, namespace)
     return namespace
 
