@@ -8,7 +8,7 @@ what is beside the point of a chapter, lives here.
 # utils.captions: image-caption pairs with Russian captions (chapter 08 and the capstone).
 # utils.metrics: sample-quality scores (fid_score, class_coverage) for the generative chapters.
 from . import captions, metrics, number_words
-from .checks import assert_close, assert_shape, numerical_gradient, rel_error
+from .checks import assert_close, assert_shape, numerical_gradient, rel_error, with_stand_ins
 from .datasets import (
     CIFAR10_CLASSES,
     FASHION_MNIST_CLASSES,
@@ -65,7 +65,7 @@ __all__ = [
     "load_fashion_mnist", "load_mnist", "load_omniglot", "load_text", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
     "captions", "metrics", "number_words", "numerical_gradient", "record", "recorded", "rel_error", "record_pitfall",
-    "seed_everything",
+    "seed_everything", "with_stand_ins",
     "show_images",
     "summary",
 ]

@@ -296,18 +296,28 @@ class _TSpy:
         return getattr(self.optimizer, name)
 
 
+def _t_models(latent_dim, hidden):
+    """Stand-in G and D (not the student's classes): a mistake in exercise 1 costs exercise 1's points only."""
+    g = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 12), nn.Tanh())
+    d = nn.Sequential(nn.Linear(12, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+    return g, d
+
+
 def _t_setup(seed=0):
     torch.manual_seed(seed)
-    g = Generator(latent_dim=8, hidden_dims=(16,), out_dim=12)
-    d = Discriminator(in_dim=12, hidden_dims=(16,), dropout=0.0)
+    g, d = _t_models(8, 16)
     opt_g = _TSpy(torch.optim.SGD(g.parameters(), lr=0.1), watch=g)
     opt_d = _TSpy(torch.optim.SGD(d.parameters(), lr=0.1), watch=g)
     return g, d, opt_g, opt_d
 
 
+# Stand-in losses (least squares on the logits, not exercise 2's answer), for the same reason.
+_t_train_step = utils.with_stand_ins(
+    train_step, discriminator_loss=lambda real, fake: ((real - 1) ** 2).mean() + (fake**2).mean(),
+    generator_loss=lambda fake: ((fake - 1) ** 2).mean())
 _t_g, _t_dn, _t_og, _t_od = _t_setup()
 _t_real = torch.rand(10, 12) * 2 - 1
-_t_out = train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
+_t_out = _t_train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
 assert isinstance(_t_out, dict) and set(_t_out) >= {"d_loss", "g_loss", "d_real", "d_fake"}, \
     "train_step должен вернуть словарь с d_loss, g_loss, d_real, d_fake"
 assert all(isinstance(_t_out[k], float) for k in ("d_loss", "g_loss", "d_real", "d_fake")), "значения — числа float"
@@ -322,7 +332,7 @@ assert _t_og.watched_grads[0] > 0.0, "во время шага G градиен�
 _t_g, _t_dn, _t_og, _t_od = _t_setup(seed=1)
 with torch.no_grad():
     _t_expected_real = float(torch.sigmoid(_t_dn(_t_real)).mean())
-_t_out = train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
+_t_out = _t_train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
 assert abs(_t_out["d_real"] - _t_expected_real) < 1e-5, "d_real — средняя вероятность D на настоящих (до шага D)"
 assert 0.0 < _t_out["d_fake"] < 1.0, "d_fake — вероятность, должна быть в (0, 1)"
 assert _t_out["d_loss"] > 0 and _t_out["g_loss"] > 0, "потери положительны"
@@ -337,7 +347,7 @@ def _t_record_step(*a, **k):
     _t_d_after["g"] = [p.detach().clone() for p in _t_g.parameters()]
     return _t_res
 _t_od.step = _t_record_step
-train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
+_t_train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
 assert all(torch.equal(a, b) for a, b in zip(_t_g0, _t_d_after["g"], strict=True)), "шаг D изменил веса генератора"
 assert all(torch.equal(a, b.detach()) for a, b in zip(_t_d_after["d"], _t_dn.parameters(), strict=True)), \
     "после шага D веса дискриминатора не должны меняться (шаг G делает только opt_g)"
@@ -346,13 +356,13 @@ assert not all(torch.equal(a, b.detach()) for a, b in zip(_t_g0, _t_g.parameters
 _t_g, _t_dn, _t_og, _t_od = _t_setup(seed=3)
 _t_seen = []
 _t_hook = _t_g.register_forward_hook(lambda module, inputs, output: _t_seen.append(tuple(inputs[0].shape)))
-train_step(_t_g, _t_dn, torch.rand(7, 12), _t_og, _t_od, latent_dim=8)
+_t_train_step(_t_g, _t_dn, torch.rand(7, 12), _t_og, _t_od, latent_dim=8)
 _t_hook.remove()
 assert _t_seen and all(s == (7, 8) for s in _t_seen), f"z должен иметь форму (размер батча, latent_dim) = (7, 8), было {_t_seen}"
 # Batch size and latent size follow the arguments.
 _t_g2 = Generator(latent_dim=5, hidden_dims=(8,), out_dim=12)
 _t_d2 = Discriminator(in_dim=12, hidden_dims=(8,), dropout=0.0)
-_t_res = train_step(_t_g2, _t_d2, torch.rand(3, 12), torch.optim.SGD(_t_g2.parameters(), lr=0.01),
+_t_res = _t_train_step(_t_g2, _t_d2, torch.rand(3, 12), torch.optim.SGD(_t_g2.parameters(), lr=0.01),
                     torch.optim.SGD(_t_d2.parameters(), lr=0.01), latent_dim=5)
 assert np.isfinite(_t_res["g_loss"]), "train_step с latent_dim=5 и батчем 3"
 ### END HIDDEN TESTS

@@ -402,8 +402,17 @@ class UNet(nn.Module):
 
 
 # %% grade_id="unet_tests" points=4
+# Вместо вашей sinusoidal_embedding сети здесь получают другое вложение времени той же формы: ошибка в
+# упражнении 2 не отнимает баллы этого упражнения.
+def _t_unet(**kwargs):
+    net = UNet(**kwargs)
+    net.forward = utils.with_stand_ins(
+        net.forward, sinusoidal_embedding=lambda t, dim: torch.cos(t.float()[:, None] / (1.0 + torch.arange(dim))))
+    return net
+
+
 torch.manual_seed(0)
-_t_net = UNet()
+_t_net = _t_unet()
 _t_n_params = sum(p.numel() for p in _t_net.parameters())
 print(f"параметров: {_t_n_params:,}")
 assert _t_n_params <= 3_000_000, f"не больше 3M параметров, сейчас {_t_n_params:,}"
@@ -414,7 +423,7 @@ print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 with torch.no_grad():
     # Other channel counts: 3-channel 32x32 images, a wider base, another time_dim.
-    utils.assert_shape(UNet(in_channels=3, base_channels=16, time_dim=64)(torch.randn(2, 3, 32, 32), torch.tensor([1, 2])),
+    utils.assert_shape(_t_unet(in_channels=3, base_channels=16, time_dim=64)(torch.randn(2, 3, 32, 32), torch.tensor([1, 2])),
                        (2, 3, 32, 32), "UNet(in_channels=3, base_channels=16, time_dim=64) на 32×32")
     # The output depends on t: same image, different steps, different prediction.
     _t_x = torch.randn(1, 1, 28, 28).repeat(2, 1, 1, 1)
@@ -777,7 +786,13 @@ def ddim_sample(model, shape, schedule, num_steps=50, eta=0.0):
 
 
 # %% grade_id="ddim_tests" points=3
-_t_s = NoiseSchedule(linear_beta_schedule(1000))
+# Расписание для теста задано здесь (постоянные beta = 0,01, тогда alpha_bar_t = 0,99^(t+1)), а не вашим
+# NoiseSchedule: ошибка в упражнении 1 не отнимает баллы этого упражнения.
+import types as _t_types_visible
+
+_t_s = _t_types_visible.SimpleNamespace(betas=torch.full((1000,), 0.01), alphas=torch.full((1000,), 0.99),
+                                alphas_cumprod=0.99 ** torch.arange(1, 1001, dtype=torch.float32),
+                                alphas_cumprod_prev=0.99 ** torch.arange(0, 1000, dtype=torch.float32))
 _t_zero = lambda x, t: torch.zeros_like(x)  # noqa: E731
 utils.assert_shape(ddim_sample(_t_zero, (2, 1, 4, 4), _t_s, num_steps=10), (2, 1, 4, 4), "ddim_sample")
 print("Видимые тесты пройдены.")
