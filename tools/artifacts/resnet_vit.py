@@ -10,11 +10,11 @@ its whole state after every epoch under data/cache/resnet_vit/ and resumes from 
 the training time across sittings; a finished run leaves its record (loss and test accuracy per
 epoch, seconds per epoch, machine) beside the state.
 
-`ship` reads the finished runs and writes:
-- data/checkpoints/cifar10_resnet20.pt and cifar10_vit.pt: float16 weights and the record, with
-  the accuracy of the rounded weights on the 10 000 test images re-measured;
-- results/09_resnet_vit_training.json: the learning curve (both models at several training-set
-  sizes, same recipe) and the degradation runs (plain and residual nets at two depths).
+`ship` reads the finished runs and writes data/checkpoints/cifar10_resnet20.pt and cifar10_vit.pt:
+float16 weights and the record, with the accuracy of the rounded weights on the 10 000 test images
+re-measured; the ResNet's record also keeps the experiments: the learning curve (both models at
+several training-set sizes, same recipe and epochs) and the degradation runs (plain and residual
+nets at two depths, no augmentation).
 
 Data: --source is a local copy of CIFAR-10 as JPEG bytes (the npz with train_jpeg/train_offsets/
 y_train and test_jpeg/test_offsets/y_test); without it the official CIFAR-10 is downloaded
@@ -41,10 +41,9 @@ from tools.artifacts.chapter_code import add_device_arguments, device_of, load_c
 from tools.course import ROOT
 
 CHAPTER = "09_resnet_vit"
-RESULTS = "09_resnet_vit_training"
 CHECKPOINTS = {"resnet20": "checkpoints/cifar10_resnet20.pt", "vit": "checkpoints/cifar10_vit.pt"}
-LEARNING_CURVE_SIZES = (1000, 4000, 12500)  # and 50 000: the shipped runs
-DEGRADATION = dict(n_train=5000, epochs=15)
+LEARNING_CURVE_SIZES = (500, 2000, 8000)  # and 50 000: the shipped runs
+DEGRADATION = dict(n_train=2500, epochs=12)
 
 
 def run_table() -> dict:
@@ -169,8 +168,34 @@ def finished(run: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def experiments() -> dict:
+    """The learning curve and the degradation runs, from the finished runs' records."""
+    curve = {}
+    for model_name in ("resnet20", "vit"):
+        points = [(n, finished(f"curve_{model_name}_{n}")) for n in LEARNING_CURVE_SIZES]
+        points.append((50000, finished(model_name)))
+        curve[model_name] = [{"n_train": n, "test_accuracy": r["final_test_accuracy"],
+                              "train_seconds": r["train_seconds"], "seconds_per_epoch": r["seconds_per_epoch"],
+                              "epochs": r["recipe"]["epochs"]}
+                             for n, r in points if r is not None]
+    out = {"learning_curve": curve, "degradation_setup": DEGRADATION, "degradation": {}}
+    both = {p["n_train"]: p["test_accuracy"] for p in curve["resnet20"]}
+    gaps = {p["n_train"]: both[p["n_train"]] - p["test_accuracy"] for p in curve["vit"] if p["n_train"] in both}
+    if gaps:
+        out["curve_gap_smallest"] = round(gaps[min(gaps)], 4)
+        out["curve_gap_largest"] = round(gaps[max(gaps)], 4)
+    for run in run_table():
+        if run.startswith("degradation_") and (r := finished(run)):
+            out["degradation"][run.removeprefix("degradation_")] = {
+                "train_loss": r["log"]["train_loss"], "test_accuracy": r["log"]["test_accuracy"],
+                "final_train_loss": r["final_train_loss"], "parameters": r["parameters"],
+                "seconds_per_epoch": r["seconds_per_epoch"]}
+    return out
+
+
 def ship(ch: dict, data: dict, device: torch.device) -> None:
-    """Checkpoints of the two shipped runs (rounded to float16, re-measured) and the experiments' record."""
+    """Checkpoints of the two shipped runs, rounded to float16 and re-measured; the ResNet's record also keeps
+    the experiments (learning curve, degradation), the one place their figures live."""
     x_test, y_test = data["test"]
     for run, target in CHECKPOINTS.items():
         record = finished(run)
@@ -190,25 +215,11 @@ def ship(ch: dict, data: dict, device: torch.device) -> None:
         }
         record["weights"] = "float16 (loaded into float32 modules; the evaluation is of the rounded weights)"
         record["command"] = "python -m tools.artifacts.resnet_vit " + " ".join(sys.argv[1:])
+        if run == "resnet20":
+            record["experiments"] = experiments()
         torch.save({"model": weights, "info": record}, ROOT / "data" / target)
         checksums.register({target: {}})
         print(f"{run}: shipped, test accuracy {record['evaluation']['test_accuracy']:.4f}", flush=True)
-    curve = {}
-    for model_name in ("resnet20", "vit"):
-        points = [(n, finished(f"curve_{model_name}_{n}")) for n in LEARNING_CURVE_SIZES]
-        points.append((50000, finished(model_name)))
-        curve[model_name] = [{"n_train": n, "test_accuracy": r["final_test_accuracy"],
-                              "train_seconds": r["train_seconds"], "epochs": r["recipe"]["epochs"]}
-                             for n, r in points if r is not None]
-    degradation = {}
-    for run in run_table():
-        if run.startswith("degradation_") and (r := finished(run)):
-            degradation[run.removeprefix("degradation_")] = {
-                "train_loss": r["log"]["train_loss"], "test_accuracy": r["log"]["test_accuracy"],
-                "final_train_loss": r["final_train_loss"], "parameters": r["parameters"],
-                "seconds_per_epoch": r["seconds_per_epoch"]}
-    records.write(RESULTS, {"learning_curve": curve, "degradation": degradation, "degradation_setup": DEGRADATION,
-                            "command": "python -m tools.artifacts.resnet_vit ship"})
 
 
 def main() -> None:
