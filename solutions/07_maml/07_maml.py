@@ -348,6 +348,27 @@ def maml_outer_loss(model, params, tasks, inner_lr, steps, first_order=False, lo
 
 
 # %% grade_id="maml_outer_loss_tests" points=3
+# Вместо вашего inner_adapt (его проверяет упражнение 2) здесь — заглушка: она не меняет веса и запоминает, на
+# скольких точках её вызвали. Сеть с нулевыми весами даёт равные логиты, и потеря каждой задачи — ln 3.
+_t_seen_points = []
+
+
+def _t_no_adapt(model, params, x, y, inner_lr, steps, first_order=False, loss_fn=F.cross_entropy):
+    _t_seen_points.append(x.shape[0])
+    return dict(params)
+
+
+torch.manual_seed(0)
+_t_net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+_t_zero = {k: torch.zeros_like(v) for k, v in _t_net.named_parameters()}
+_t_tasks = (torch.randn(4, 6, 2), torch.randint(0, 3, (4, 6)), torch.randn(4, 9, 2), torch.randint(0, 3, (4, 9)))
+_t_loss = utils.with_stand_ins(maml_outer_loss, inner_adapt=_t_no_adapt)(_t_net, _t_zero, _t_tasks, 0.5, 1)
+assert _t_loss.dim() == 0, "верните скаляр: среднюю потерю query по задачам"
+utils.assert_close(_t_loss, torch.tensor(3.0).log(), "средняя потеря при равных логитах (ln 3)", atol=1e-5)
+assert _t_seen_points and set(_t_seen_points) == {6}, (
+    f"inner_adapt вызван на {sorted(set(_t_seen_points))} точках: адаптируйте на support (6 точек), не на query (9)")
+print("Видимые тесты пройдены.")
+### BEGIN HIDDEN TESTS
 def _t_reference_outer(model, params, tasks, lr, steps, first_order=False, loss_fn=F.cross_entropy):
     """A loop over tasks with torch.autograd, the reference for maml_outer_loss."""
     losses = []
@@ -361,33 +382,38 @@ def _t_reference_outer(model, params, tasks, lr, steps, first_order=False, loss_
     return torch.stack(losses).mean()
 
 
-torch.manual_seed(0)
-_t_net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+def _t_inner_ok(model, params, x, y, inner_lr, steps, first_order=False, loss_fn=F.cross_entropy):
+    """A working inner loop (torch.func), so that a mistake in exercise 2 costs exercise 2's points only."""
+    for _ in range(steps):
+        g = grad(lambda p: loss_fn(functional_call(model, p, (x,)), y))(params)
+        if first_order:
+            g = {k: v.detach() for k, v in g.items()}
+        params = {k: params[k] - inner_lr * g[k] for k in params}
+    return params
+
+
+_t_outer = utils.with_stand_ins(maml_outer_loss, inner_adapt=_t_inner_ok)
 _t_theta = {k: v.detach().clone().requires_grad_() for k, v in _t_net.named_parameters()}
-_t_tasks = (torch.randn(4, 6, 2), torch.randint(0, 3, (4, 6)), torch.randn(4, 9, 2), torch.randint(0, 3, (4, 9)))
-_t_loss = maml_outer_loss(_t_net, _t_theta, _t_tasks, 0.5, 1)
-assert _t_loss.dim() == 0, "верните скаляр: среднюю потерю query по задачам"
-utils.assert_close(_t_loss, _t_reference_outer(_t_net, _t_theta, _t_tasks, 0.5, 1), "потеря MAML", atol=1e-5)
-print("Видимые тесты пройдены.")
-### BEGIN HIDDEN TESTS
-utils.assert_close(maml_outer_loss(_t_net, _t_theta, _t_tasks, 0.5, 3),
+utils.assert_close(_t_outer(_t_net, _t_theta, _t_tasks, 0.5, 1), _t_reference_outer(_t_net, _t_theta, _t_tasks, 0.5, 1),
+                   "потеря MAML", atol=1e-5)
+utils.assert_close(_t_outer(_t_net, _t_theta, _t_tasks, 0.5, 3),
                    _t_reference_outer(_t_net, _t_theta, _t_tasks, 0.5, 3), "потеря MAML после трёх шагов", atol=1e-5)
 def _t_smoothed(logits, y):
     return F.cross_entropy(logits, y, label_smoothing=0.2)
 
 
-utils.assert_close(maml_outer_loss(_t_net, _t_theta, _t_tasks, 0.5, 2, loss_fn=_t_smoothed),
+utils.assert_close(_t_outer(_t_net, _t_theta, _t_tasks, 0.5, 2, loss_fn=_t_smoothed),
                    _t_reference_outer(_t_net, _t_theta, _t_tasks, 0.5, 2, loss_fn=_t_smoothed),
                    "потеря MAML с другой loss_fn", atol=1e-5)
 # Second-order gradients of the outer loss, against finite differences (float64).
 _t_net64 = _t_net.double()
 _t_theta = {k: v.detach().clone().requires_grad_() for k, v in _t_net64.named_parameters()}
 _t_tasks = tuple(t.double() if t.is_floating_point() else t for t in _t_tasks)
-_t_g = torch.autograd.grad(maml_outer_loss(_t_net64, _t_theta, _t_tasks, 0.8, 2), _t_theta["2.weight"])[0]
+_t_g = torch.autograd.grad(_t_outer(_t_net64, _t_theta, _t_tasks, 0.8, 2), _t_theta["2.weight"])[0]
 _t_num = utils.numerical_gradient(lambda: _t_reference_outer(_t_net64, _t_theta, _t_tasks, 0.8, 2), _t_theta["2.weight"])
 assert utils.rel_error(_t_g, _t_num) < 1e-5, (
     f"градиент внешней потери не совпал с конечными разностями (отн. ошибка {utils.rel_error(_t_g, _t_num):.2g})")
-_t_g1 = torch.autograd.grad(maml_outer_loss(_t_net64, _t_theta, _t_tasks, 0.8, 2, first_order=True), _t_theta["2.weight"])[0]
+_t_g1 = torch.autograd.grad(_t_outer(_t_net64, _t_theta, _t_tasks, 0.8, 2, first_order=True), _t_theta["2.weight"])[0]
 _t_ref1 = torch.autograd.grad(_t_reference_outer(_t_net64, _t_theta, _t_tasks, 0.8, 2, first_order=True),
                               _t_theta["2.weight"])[0]
 utils.assert_close(_t_g1, _t_ref1, "градиент при first_order=True", atol=1e-10)
