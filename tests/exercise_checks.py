@@ -88,7 +88,7 @@ def variants(template: str, good: dict):
     return fill
 
 
-def exercise_tests(chapter: str, exercises: dict):
+def exercise_tests(chapter: str, exercises: dict, known_to_spill: dict | None = None):
     """The four tests every chapter's check file runs over its table of implementations.
 
     ``exercises`` maps a test cell's grade_id to {"correct": {name: source},
@@ -114,7 +114,14 @@ def exercise_tests(chapter: str, exercises: dict):
         assert sorted(graded_test_ids(chapter)) == sorted(exercises)
         assert all(len(e["wrong"]) >= 3 for e in exercises.values())
 
-    @pytest.mark.parametrize("test_id, name, source", bad, ids=[f"{t}:{n}" for t, n, _ in bad])
+    spill = known_to_spill or {}
+    unknown = set(spill) - {(t, n) for t, n, _ in bad}
+    assert not unknown, f"known_to_spill names mistakes that are not in the table: {sorted(unknown)}"
+    isolated = [pytest.param(t, n, src, id=f"{t}:{n}",
+                             marks=[pytest.mark.xfail(strict=True, reason=spill[t, n])] if (t, n) in spill else [])
+                for t, n, src in bad]
+
+    @pytest.mark.parametrize("test_id, name, source", isolated)
     def test_mistakes_cost_only_their_own_exercise(test_id, name, source):
         run_later_test_cells(chapter, source, test_id)
 

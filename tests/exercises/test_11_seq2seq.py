@@ -241,5 +241,13 @@ EXERCISES = {
         },
     },
 }
+KNOWN_TO_SPILL = {
+    ('attention_tests', 'query ignored'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
+    ('greedy_tests', 'own answers not fed back'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
+    ('greedy_tests', 'EOS never stops a row'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
+    ('greedy_tests', 'EOS kept in the answer'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
+}
+
 (test_correct_implementations_pass, test_plausible_mistakes_are_rejected,
- test_every_exercise_lists_at_least_three_mistakes, test_mistakes_cost_only_their_own_exercise) = exercise_tests(CHAPTER, EXERCISES)
+ test_every_exercise_lists_at_least_three_mistakes, test_mistakes_cost_only_their_own_exercise) = exercise_tests(
+    CHAPTER, EXERCISES, KNOWN_TO_SPILL)
