@@ -130,7 +130,20 @@ def checkpoint_section(file: str, root: Path) -> list[str]:
         lines += [f"Evaluation on {where}:", ""] + _table(info["evaluation"])
     for where, other in info.get("evaluation_elsewhere", {}).items():
         lines += ["", f"Evaluation of the same weights on {where}:", ""] + _table(other)
+    for name, value in info.get("experiments", {}).items():
+        lines += ["", *_experiment(name, value)]
     return lines + [""]
+
+
+def _experiment(name: str, value) -> list[str]:
+    """One experiment kept in a checkpoint's record: a table of runs, a table of series, or a line of settings."""
+    if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
+        # series of points (a learning curve per model): one row per point
+        rows = {f"{series}, {i + 1}": point for series, points in value.items() for i, point in enumerate(points)}
+        return [f"Experiment `{name}`:", "", *_table(rows)]
+    if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+        return [f"Experiment `{name}`:", "", *_table(value)]
+    return [f"Experiment `{name}`: {_setting(value)}."]
 
 
 def classifier_section(root: Path) -> list[str]:

@@ -491,25 +491,31 @@ def load_course_model(checkpoint, build):
     return model.to(device).to(memory_format=torch.channels_last).eval()
 
 
-if TRAIN_SHIPPED:
-    resnet = resnet_cifar(20)
-    resnet_losses, resnet_seconds = fit(resnet, x_train, y_train, CFG["resnet"], CFG["resnet"]["epochs"],
-                                        desc="ResNet-20")
-    print(f"обучено за {resnet_seconds / 60:.1f} мин")
-else:
-    resnet = load_course_model(course_resnet_checkpoint, lambda: resnet_cifar(20))
-if resnet is None:
-    print("Модели курса нет: обучаем ResNet-20 здесь по рецепту текущего режима.")
-    resnet = resnet_cifar(20)
-    fit(resnet, x_train, y_train, CFG["resnet"], CFG["resnet"]["epochs"], desc="ResNet-20")
-resnet_logits = predict(resnet, x_test)
+def course_or_trained(name, checkpoint, build, recipe):
+    """Модель курса, а если её нет (или на GPU в полном режиме) — обученная здесь по рецепту; печатает точность
+    на проверочных картинках и запись курса. Возвращает модель и её логиты на x_test."""
+    model = None if TRAIN_SHIPPED else load_course_model(checkpoint, build)
+    if model is None:
+        if not TRAIN_SHIPPED:
+            print(f"Модели курса нет: обучаем {name} здесь по рецепту текущего режима.")
+        model = build()
+        _, seconds = fit(model, x_train, y_train, recipe, recipe["epochs"], desc=name)
+        print(f"обучено за {seconds / 60:.1f} мин")
+    logits = predict(model, x_test)
+    print(f"{name}: точность на {len(y_test)} проверочных картинках — "
+          f"{(logits.argmax(1) == y_test).float().mean().item():.1%}")
+    if checkpoint and not TRAIN_SHIPPED:
+        info = checkpoint["info"]
+        full = info["evaluation"]["cifar10_test"]
+        print(f"по записи курса: {full['test_accuracy']:.2%} на всех "
+              f"{full['test_images']} проверочных картинках; {info['recipe']['epochs']} эпох, "
+              f"{info['train_seconds'] / 3600:.1f} ч на {utils.machine_words(info['machine'])}")
+    return model, logits
+
+
+resnet, resnet_logits = course_or_trained("ResNet-20", course_resnet_checkpoint, lambda: resnet_cifar(20),
+                                          CFG["resnet"])
 resnet_accuracy = (resnet_logits.argmax(1) == y_test).float().mean().item()
-print(f"ResNet-20: точность на {len(y_test)} проверочных картинках — {resnet_accuracy:.1%}")
-if course_resnet_checkpoint and not TRAIN_SHIPPED:
-    info = course_resnet_checkpoint["info"]
-    print(f"по записи курса: {info['evaluation']['test_accuracy']:.2%} на всех "
-          f"{info['evaluation']['test_images']} проверочных картинках; {info['recipe']['epochs']} эпох, "
-          f"{info['train_seconds'] / 3600:.1f} ч на {utils.machine_words(info['machine'])}")
 utils.record("resnet20_test_accuracy", resnet_accuracy)
 
 # %%
@@ -727,24 +733,8 @@ utils.assert_close(_t_out, _t_vit.head(_t_seen["norm"][:, 0]), "логиты = h
 # ResNet.
 
 # %%
-if TRAIN_SHIPPED:
-    vit = ViT(**VIT_CONFIG)
-    vit_losses, vit_seconds = fit(vit, x_train, y_train, CFG["vit"], CFG["vit"]["epochs"], desc="ViT")
-    print(f"обучено за {vit_seconds / 60:.1f} мин")
-else:
-    vit = load_course_model(course_vit_checkpoint, lambda: ViT(**VIT_CONFIG))
-if vit is None:
-    print("Модели курса нет: обучаем ViT здесь по рецепту текущего режима.")
-    vit = ViT(**VIT_CONFIG)
-    fit(vit, x_train, y_train, CFG["vit"], CFG["vit"]["epochs"], desc="ViT")
-vit_logits = predict(vit, x_test)
+vit, vit_logits = course_or_trained("ViT", course_vit_checkpoint, lambda: ViT(**VIT_CONFIG), CFG["vit"])
 vit_accuracy = (vit_logits.argmax(1) == y_test).float().mean().item()
-print(f"ViT: точность на {len(y_test)} проверочных картинках — {vit_accuracy:.1%}")
-if course_vit_checkpoint and not TRAIN_SHIPPED:
-    info = course_vit_checkpoint["info"]
-    print(f"по записи курса: {info['evaluation']['test_accuracy']:.2%} на всех "
-          f"{info['evaluation']['test_images']} проверочных картинках; {info['recipe']['epochs']} эпох, "
-          f"{info['train_seconds'] / 3600:.1f} ч на {utils.machine_words(info['machine'])}")
 utils.record("vit_test_accuracy", vit_accuracy)
 vit_confusion = plot_confusion(vit_logits, y_test, "ViT: доли ответов по классам")
 

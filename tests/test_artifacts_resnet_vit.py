@@ -1,0 +1,118 @@
+"""The ResNet-20 and ViT shipped with chapter 09 (tools.artifacts.resnet_vit): registered, small, loadable into the
+chapter's own models, trained with the chapter's full-mode recipes, their accuracy on the committed test images is
+what the record says, and the trainer's whole path (JPEG source, runs, records) works on tiny data."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from course import ROOT
+
+import utils
+from tools.artifacts import checksums, resnet_vit
+
+FILES = resnet_vit.CHECKPOINTS
+MAX_BYTES = 3 * 2**20  # everything the chapter ships (issue 36)
+
+
+@pytest.fixture(scope="module")
+def chapter():
+    return resnet_vit.chapter_namespace(torch.device("cpu"))
+
+
+def shipped(name: str) -> dict:
+    return torch.load(utils.datasets.subset_file(FILES[name]), map_location="cpu", weights_only=True)
+
+
+def test_the_files_are_registered_and_small():
+    registered = checksums.read()
+    sizes = [(ROOT / "data" / rel).stat().st_size for rel in FILES.values()]
+    for rel, size in zip(FILES.values(), sizes, strict=True):
+        assert registered[rel]["bytes"] == size
+    assert sum(sizes) <= MAX_BYTES, f"{sum(sizes)} bytes shipped, the budget is {MAX_BYTES}"
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_weights_are_float16_and_load_strictly_into_the_chapter_model(chapter, name):
+    checkpoint = shipped(name)
+    floats = [v for v in checkpoint["model"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    model = resnet_vit.build_model(chapter, checkpoint["info"]["model"])
+    model.load_state_dict({k: v.float() for k, v in checkpoint["model"].items()})  # strict: the chapter's names
+    assert checkpoint["info"]["parameters"] == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_records_name_the_chapter_recipe(chapter, name):
+    info = shipped(name)["info"]
+    recipe = chapter["CFG"][resnet_vit.run_table()[name]["recipe"]]
+    assert info["recipe"] == recipe, "the chapter's recipe changed after the model was trained"
+    assert info["n_train"] == 50000 and len(info["log"]["epoch"]) == recipe["epochs"]
+    assert info["evaluation"]["cifar10_test"]["test_images"] == 10000
+
+
+def test_the_vit_is_small_and_trained_in_at_most_twice_the_resnet_time():
+    resnet, vit = shipped("resnet20")["info"], shipped("vit")["info"]
+    assert vit["parameters"] <= 1_050_000
+    print(f"train seconds: ResNet-20 {resnet['train_seconds']}, ViT {vit['train_seconds']}")
+    assert vit["train_seconds"] <= 2 * resnet["train_seconds"]
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_accuracy_on_the_committed_test_images_is_measured_again(chapter, name):
+    checkpoint = shipped(name)
+    model = resnet_vit.build_model(chapter, checkpoint["info"]["model"])
+    model.load_state_dict({k: v.float() for k, v in checkpoint["model"].items()})
+    images, labels = utils.load_cifar10("test", source="subset")
+    recorded = checkpoint["info"]["evaluation"]["committed_subset"]
+    assert recorded["test_images"] == len(labels)
+    correct = (chapter["predict"](model, images).argmax(1) == labels).sum().item()
+    assert abs(correct - round(recorded["test_accuracy"] * len(labels))) <= 1  # a tie may round either way
+
+
+def test_the_experiments_are_recorded():
+    experiments = shipped("resnet20")["info"]["experiments"]
+    setup = resnet_vit.degradation_setup()
+    assert experiments["degradation_setup"] == setup
+    runs = {f"{kind}{depth}" for depth in setup["depths"] for kind in ("plain", "resnet")}
+    assert set(experiments["degradation"]) == runs
+    assert all(len(run["train_loss"]) == setup["epochs"] for run in experiments["degradation"].values())
+    assert set(experiments["gradient_ratio"]) == runs
+    for model in ("resnet20", "vit"):
+        sizes = [p["n_train"] for p in experiments["learning_curve"][model]]
+        assert sizes == [*resnet_vit.learning_curve_sizes(), 50000]
+
+
+def _jpeg_npz(path, n_train: int, n_test: int) -> None:
+    """A tiny copy in the format of the offline CIFAR-10 (JPEG bytes with offsets), sorted by class."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        blobs = []
+        for _ in range(n):
+            buffer = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buffer, format="JPEG")
+            blobs.append(np.frombuffer(buffer.getvalue(), dtype=np.uint8))
+        arrays[f"{split}_jpeg"] = np.concatenate(blobs)
+        arrays[f"{split}_offsets"] = np.concatenate([[0], np.cumsum([len(b) for b in blobs])])
+        arrays[f"y_{split}"] = np.sort(rng.integers(0, 10, n)).astype(np.uint8)
+    np.savez(path, **arrays)
+
+
+def test_the_trainer_runs_on_tiny_data(chapter, tmp_path):
+    run = "degradation_plain20"  # the cheapest run (12 epochs of one batch); the others differ only in the table
+    _jpeg_npz(tmp_path / "tiny.npz", 40, 20)
+    data = resnet_vit.load_data(str(tmp_path / "tiny.npz"), limit=32)
+    assert data["train"][0].shape == (32, 3, 32, 32) and data["test"][0].shape == (16, 3, 32, 32)
+    assert 0 <= data["train"][0].min() and data["train"][0].max() <= 1
+    result = resnet_vit.train(chapter, run, data, torch.device("cpu"), limit=32)
+    log = result["record"]["log"]
+    spec = resnet_vit.run_table()[run]
+    assert len(log["epoch"]) == spec.get("epochs", chapter["CFG"][spec["recipe"]]["epochs"])
+    assert log["test_accuracy"][-1] is not None and np.isfinite(log["train_loss"]).all()
+    assert result["record"]["n_train"] == 32
