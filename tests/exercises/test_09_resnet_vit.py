@@ -113,7 +113,7 @@ EXERCISES = {
     "resnet_tests": {
         "correct": {
             "reference": resnet(),
-            "stages as a list, shortcut as identity module": """
+            "stages as a list, no shortcut module (None)": """
 class ResidualBlock(nn.Module):
     def __init__(self, in_channels, out_channels, stride=1, residual=True):
         super().__init__()
@@ -196,7 +196,7 @@ class PatchEmbedding(nn.Module):
     "vit_tests": {
         "correct": {
             "reference": vit(),
-            "blocks in a loop, repeat instead of expand": GIVEN + """
+            "repeat instead of expand, norm of all tokens": GIVEN + """
 class ViT(nn.Module):
     def __init__(self, image_size, patch_size, in_channels, num_classes, dim, depth, heads, mlp_dim):
         super().__init__()
@@ -215,6 +215,24 @@ class ViT(nn.Module):
         x = self.blocks(x)
         cls = self.norm(x)[:, 0, :]
         return self.head(cls)
+""",
+            "blocks in a Python loop, norm of the CLS token only": GIVEN + """
+class ViT(nn.Module):
+    def __init__(self, image_size, patch_size, in_channels, num_classes, dim, depth, heads, mlp_dim):
+        super().__init__()
+        self.patch_embed = PatchEmbedding(image_size, patch_size, in_channels, dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.randn(1, self.patch_embed.num_patches + 1, dim) * 0.02)
+        self.blocks = nn.Sequential(*[EncoderBlock(dim, heads, mlp_dim) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        tokens = self.patch_embed(x)
+        x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1) + self.pos_embed
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x[:, 0]))
 """,
         },
         "wrong": {

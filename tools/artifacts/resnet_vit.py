@@ -200,19 +200,34 @@ def experiments() -> dict:
                               "train_seconds": r["train_seconds"], "seconds_per_epoch": r["seconds_per_epoch"],
                               "epochs": r["recipe"]["epochs"]}
                              for n, r in points if r is not None]
-    out = {"learning_curve": curve, "degradation_setup": degradation_setup(), "degradation": {}}
+    out = {"learning_curve": curve, "degradation_setup": degradation_setup()}
     both = {p["n_train"]: p["test_accuracy"] for p in curve["resnet20"]}
     gaps = {p["n_train"]: both[p["n_train"]] - p["test_accuracy"] for p in curve["vit"] if p["n_train"] in both}
     if gaps:
         out["curve_gap_smallest"] = round(gaps[min(gaps)], 4)
+        out["curve_gap_smallest_n"] = min(gaps)
         out["curve_gap_largest"] = round(gaps[max(gaps)], 4)
-    for run in run_table():
-        if run.startswith("degradation_") and (r := finished(run)):
-            out["degradation"][run.removeprefix("degradation_")] = {
-                "train_loss": r["log"]["train_loss"], "test_accuracy": r["log"]["test_accuracy"],
-                "final_train_loss": r["final_train_loss"], "parameters": r["parameters"],
-                "seconds_per_epoch": r["seconds_per_epoch"]}
+        out["curve_gap_largest_n"] = max(gaps)
+    out["degradation"] = degradation_runs(state_dir())
+    # An earlier attempt with another setup, kept beside the current one (its runs under attempt1/)
+    if (earlier := degradation_runs(state_dir() / "attempt1")):
+        any_run = next(iter(earlier.values()))
+        out["degradation_attempt1"] = {"n_train": any_run["n_train"], "epochs": len(any_run["train_loss"]),
+                                       "final_train_loss": {k: r["final_train_loss"] for k, r in earlier.items()}}
     return out
+
+
+def degradation_runs(folder: Path) -> dict:
+    """The finished degradation runs in ``folder``: loss per epoch and final figures, by model."""
+    runs = {}
+    for path in sorted(folder.glob("degradation_*.json")):
+        r = json.loads(path.read_text(encoding="utf-8"))
+        runs[r["model"]] = {"train_loss": r["log"]["train_loss"], "final_train_loss": r["final_train_loss"],
+                            "final_test_accuracy": r["final_test_accuracy"], "parameters": r["parameters"],
+                            "n_train": r["n_train"], "seconds_per_epoch": r["seconds_per_epoch"]}
+    order = {f"{kind}{depth}": i for i, (depth, kind) in
+             enumerate((d, k) for d in degradation_setup()["depths"] for k in ("plain", "resnet"))}
+    return dict(sorted(runs.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def gradient_ratios(ch: dict, data: dict) -> dict:
