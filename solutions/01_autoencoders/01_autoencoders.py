@@ -80,7 +80,7 @@ CFG
 
 # %%
 def draw_autoencoder(sizes=(784, 512, 256, 32, 256, 512, 784)):
-    """Schematic of a symmetric MLP autoencoder: one bar per layer."""
+    """Схема симметричного MLP-автоэнкодера: по столбику на слой."""
     fig, ax = plt.subplots(figsize=(8, 3))
     mid = len(sizes) // 2
     colors = ["tab:blue"] * mid + ["tab:red"] + ["tab:green"] * mid
@@ -286,7 +286,7 @@ utils.assert_shape(reconstruction_error(_t_net2, _t_x2[:1]), (1,), "ошибка
 
 # %%
 def test_mse(model, x, corrupt=None, batch_size=1000):
-    """Mean test reconstruction error; ``corrupt`` damages the input, the target stays clean."""
+    """Средняя ошибка восстановления на тесте; ``corrupt`` портит вход, цель остаётся чистой."""
     model.eval()
     errors = []
     for i in range(0, len(x), batch_size):
@@ -298,7 +298,7 @@ def test_mse(model, x, corrupt=None, batch_size=1000):
 
 
 def train_autoencoder(model, epochs, corrupt=None, loss_fn=None, desc="обучение"):
-    """Train on ``x_train``; return per-epoch train/test MSE, test MSE before training first."""
+    """Обучает на ``x_train``; возвращает MSE на обучении и тесте по эпохам, первым — MSE на тесте до обучения."""
     torch.manual_seed(0)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=CFG["lr"])
@@ -419,7 +419,7 @@ _t_d = (_t_y - _t_x).double()
 assert abs(float(_t_d.mean())) < 0.003, f"среднее шума {float(_t_d.mean()):.4f}, ожидалось около 0"
 assert abs(float(_t_d.std()) - 0.1) < 0.003, \
     f"стандартное отклонение шума {float(_t_d.std()):.4f}, ожидалось 0.1 (= noise_factor)"
-# Clipping at 0: about half of the noisy zeros must become exactly 0.
+# Обрезка по 0: примерно половина зашумлённых нулей должна стать ровно 0.
 _t_yz = add_noise(torch.zeros(100000), noise_factor=1.0)
 assert float(_t_yz.min()) >= 0.0 and float(_t_yz.max()) <= 1.0, "результат должен быть обрезан до [0, 1]"
 _t_share = float((_t_yz == 0).double().mean())

@@ -100,7 +100,7 @@ CFG
 
 # %%
 def draw_vae():
-    """Schematic of a VAE with the reparameterisation trick."""
+    """Схема VAE с трюком репараметризации."""
     fig, ax = plt.subplots(figsize=(9, 2.8))
     boxes = [(0.0, "x\n784", "tab:gray"), (1.6, "энкодер\n784→400", "tab:blue"),
              (3.4, "μ, log σ²\n20 + 20", "tab:blue"), (5.2, "z = μ + σ·ε\n20", "tab:red"),
@@ -192,7 +192,7 @@ assert isinstance(_t_out, tuple) and len(_t_out) == 3, "forward(x) должен 
 _t_rec = _t_out[0].detach()
 utils.assert_shape(_t_rec, (6, 784), "recon из forward(x)")
 assert float(_t_rec.min()) >= 0 and float(_t_rec.max()) <= 1, "decode(z) должен возвращать значения в [0, 1]"
-# reparameterize: mean mu, standard deviation exp(logvar / 2).
+# reparameterize: среднее mu, стандартное отклонение exp(logvar / 2).
 _t_z = _t_vae.reparameterize(torch.full((20000, 3), 1.0), torch.full((20000, 3), float(np.log(4.0))))
 assert abs(float(_t_z.mean()) - 1.0) < 0.05, f"среднее z равно {float(_t_z.mean()):.3f}, ожидалось mu = 1"
 assert abs(float(_t_z.std()) - 2.0) < 0.05, \
@@ -355,10 +355,10 @@ utils.assert_close(_t_mug.grad, _t_mu / 8, "градиент по mu (средн
 
 # %%
 def evaluate_vae(model, x, batch_size=1000):
-    """Test negative ELBO per image and its two terms (nats), one z sample per image."""
+    """Отрицательный ELBO на тесте на одно изображение и два его слагаемых (в натах), по одному сэмплу z на изображение."""
     model.eval()
     rec_sum, kl_sum = 0.0, 0.0
-    # The same z samples at every evaluation, without disturbing the training random stream.
+    # Одни и те же сэмплы z при каждой оценке, не сбивая случайный поток обучения.
     with torch.random.fork_rng(devices=range(torch.cuda.device_count())), torch.no_grad():
         torch.manual_seed(0)
         for i in range(0, len(x), batch_size):
@@ -371,7 +371,7 @@ def evaluate_vae(model, x, batch_size=1000):
 
 
 def train_vae(model, epochs, beta=1.0, desc="VAE", verbose=False):
-    """Train with the student's vae_loss; return per-epoch test metrics (epoch 0 = untrained)."""
+    """Обучает с вашей vae_loss; возвращает метрики на тесте по эпохам (эпоха 0 — до обучения)."""
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=CFG["lr"])
     loader = utils.make_loader(x_train, batch_size=CFG["batch_size"], seed=0)
@@ -435,7 +435,7 @@ def sample(model, n):
 
 # %% grade_id="sample_tests" points=2
 class _TStubDecoder(nn.Module):
-    """A stand-in model (independent of your VAE): linear decoder with a sigmoid."""
+    """Модель-заглушка (не зависит от вашего VAE): линейный декодер с сигмоидой."""
 
     def __init__(self, latent_dim, out_dim=784):
         super().__init__()
@@ -489,7 +489,7 @@ assert sample(_t_meta, 2).device.type == "meta", "z нужно создават�
 
 # %%
 class PlainAE(nn.Module):
-    """The chapter 1 idea with the VAE's widths: a deterministic code, no KL."""
+    """Идея главы 1 с ширинами слоёв VAE: детерминированный код, без KL."""
 
     def __init__(self, input_dim=784, hidden_dim=400, latent_dim=20):
         super().__init__()
@@ -572,7 +572,7 @@ def interpolate(model, x_a, x_b, steps=10):
 
 # %% grade_id="interpolate_tests" points=2
 class _TStubVAE(nn.Module):
-    """A stand-in model (independent of your VAE): linear encoder means, linear decoder."""
+    """Модель-заглушка (не зависит от вашего VAE): линейные средние энкодера, линейный декодер."""
 
     def __init__(self, input_dim, latent_dim):
         super().__init__()
@@ -637,7 +637,7 @@ utils.plot_image_rows(dict(pairs), n=12, title="Интерполяция меж�
 
 # %%
 def active_units(model, x, threshold=0.01):
-    """Latent dimensions whose mean KL over ``x`` exceeds ``threshold`` nats."""
+    """Латентные измерения, у которых средний KL по ``x`` больше ``threshold`` нат."""
     with torch.no_grad():
         mu, logvar = model.encode(x.to(device))
         kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(dim=0)

@@ -76,7 +76,7 @@ naive = F.binary_cross_entropy(torch.sigmoid(logits), target, reduction="none")
 stable = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 print(f"{'логит':>8}{'Sigmoid + BCELoss':>20}{'BCEWithLogits':>16}")
 for logit, a, b in zip(logits.tolist(), naive.tolist(), stable.tolist(), strict=True):
-    print(f"{logit:>8.0f}{a + 0.0:>20.4f}{b + 0.0:>16.4f}")  # + 0.0 prints -0.0 (log 1 in float32) as 0.0
+    print(f"{logit:>8.0f}{a + 0.0:>20.4f}{b + 0.0:>16.4f}")  # + 0.0 печатает -0.0 (log 1 во float32) как 0.0
 
 # %% [markdown]
 # При логите $-120$ правильная потеря равна 120, а связка `Sigmoid + BCELoss` выдаёт обрезанные 100 — и нулевой градиент.
@@ -279,7 +279,7 @@ def train_step(generator, discriminator, real, opt_g, opt_d, latent_dim):
 
 # %% grade_id="train_step_tests" points=4
 class _TSpy:
-    """Wraps an optimizer: counts steps and records the generator's gradients at each step."""
+    """Обёртка оптимизатора: считает шаги и запоминает градиенты генератора на каждом шаге."""
 
     def __init__(self, optimizer, watch):
         self.optimizer, self.watch, self.calls, self.watched_grads = optimizer, watch, 0, []
@@ -297,7 +297,7 @@ class _TSpy:
 
 
 def _t_models(latent_dim, hidden):
-    """Stand-in G and D (not the student's classes): a mistake in exercise 1 costs exercise 1's points only."""
+    """Заглушки G и D (не ваши классы): ошибка в упражнении 1 стоит баллов только упражнения 1."""
     g = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 12), nn.Tanh())
     d = nn.Sequential(nn.Linear(12, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
     return g, d
@@ -311,7 +311,7 @@ def _t_setup(seed=0):
     return g, d, opt_g, opt_d
 
 
-# Stand-in losses (least squares on the logits, not exercise 2's answer), for the same reason.
+# Потери-заглушки (наименьшие квадраты на логитах, а не ответ упражнения 2) — по той же причине.
 _t_train_step = utils.with_stand_ins(
     train_step, discriminator_loss=lambda real, fake: ((real - 1) ** 2).mean() + (fake**2).mean(),
     generator_loss=lambda fake: ((fake - 1) ** 2).mean())
@@ -382,7 +382,7 @@ assert np.isfinite(_t_res["g_loss"]), "train_step с latent_dim=5 и батче�
 
 # %%
 def evaluate_generator(generator, n):
-    """Coverage and confidence of ``n`` fresh samples (a fixed noise stream, training stream untouched)."""
+    """Покрытие и уверенность на ``n`` новых сэмплах (фиксированный поток шума, поток обучения не трогаем)."""
     generator.eval()
     with torch.random.fork_rng(devices=range(torch.cuda.device_count())), torch.no_grad():
         torch.manual_seed(123)
@@ -466,7 +466,7 @@ fig.tight_layout()
 
 # %%
 ell = torch.linspace(-8, 8, 200, requires_grad=True)
-saturating = -F.binary_cross_entropy_with_logits(ell, torch.zeros_like(ell), reduction="sum")  # sum of log(1 - D)
+saturating = -F.binary_cross_entropy_with_logits(ell, torch.zeros_like(ell), reduction="sum")  # сумма log(1 - D)
 (grad_sat,) = torch.autograd.grad(saturating, ell)
 (grad_ns,) = torch.autograd.grad(generator_loss(ell.unsqueeze(1)) * len(ell), ell)
 d_of_g = torch.sigmoid(ell).detach()

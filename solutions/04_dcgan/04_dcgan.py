@@ -67,7 +67,7 @@ CFG
 
 # %%
 def draw_dcgan(base=64):
-    """Feature-map sizes of the DCGAN generator and discriminator used in this chapter."""
+    """Размеры карт признаков генератора и дискриминатора DCGAN этой главы."""
     fig, axes = plt.subplots(2, 1, figsize=(10, 4.2))
     rows = [
         ("Генератор", [("z\n100", 1, "tab:gray"), (f"{4 * base}×7×7", 7, "tab:green"),
@@ -76,7 +76,7 @@ def draw_dcgan(base=64):
                            (f"{2 * base}×7×7\n+BN", 7, "tab:blue"), ("логит\n1", 1, "tab:red")]),
     ]
     for ax, (title, blocks) in zip(axes, rows, strict=True):
-        # box height grows with the feature map's side
+        # высота блока растёт со стороной карты признаков
         utils.draw_blocks([(i * 2.5, 0.0, 1.2, 0.45 + size / 28, label, color)
                            for i, (label, size, color) in enumerate(blocks)], ax=ax, gap=0.05)
         ax.set_xlim(-0.3, 9)
@@ -254,18 +254,18 @@ assert all(abs(float(m.weight.detach().std()) - 0.02) < 0.002 for m in _t_convs)
 
 # %%
 def discriminator_loss(real_logits, fake_logits):
-    """BCE-with-logits: real against 1 plus fake against 0 (chapter 3)."""
+    """BCE с логитами: настоящие против 1 плюс поддельные против 0 (глава 3)."""
     return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
 
 def generator_loss(fake_logits):
-    """Non-saturating generator loss (chapter 3)."""
+    """Ненасыщающаяся потеря генератора (глава 3)."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
 def train_step(generator, discriminator, real, opt_g, opt_d, latent_dim):
-    """One D step on detached fakes, then one G step (chapter 3)."""
+    """Один шаг D на отсоединённых подделках, затем один шаг G (глава 3)."""
     fake = generator(torch.randn(real.shape[0], latent_dim, device=real.device))
     d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
     opt_d.zero_grad()
@@ -279,7 +279,7 @@ def train_step(generator, discriminator, real, opt_g, opt_d, latent_dim):
 
 
 class MLPGenerator(nn.Module):
-    """The chapter 3 generator, for the comparison."""
+    """Генератор из главы 3, для сравнения."""
 
     def __init__(self, latent_dim=100):
         super().__init__()
@@ -291,7 +291,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """The chapter 3 discriminator, for the comparison."""
+    """Дискриминатор из главы 3, для сравнения."""
 
     def __init__(self):
         super().__init__()
@@ -304,7 +304,7 @@ class MLPDiscriminator(nn.Module):
 
 
 def train_for(generator, discriminator, images, seconds, desc):
-    """Train until ``seconds`` of wall time have passed; returns (steps, seconds used)."""
+    """Обучает, пока не пройдут ``seconds`` секунд; возвращает (число шагов, затраченные секунды)."""
     generator.to(device).train()
     discriminator.to(device).train()
     opt_g = torch.optim.Adam(generator.parameters(), lr=CFG["lr"], betas=CFG["betas"])
@@ -325,7 +325,7 @@ def train_for(generator, discriminator, images, seconds, desc):
 
 
 def generate(generator, n, seed=123):
-    """``n`` samples from a fixed noise stream, without touching the training stream."""
+    """``n`` сэмплов из фиксированного потока шума, не трогая поток обучения."""
     generator.eval()
     with torch.random.fork_rng(devices=range(torch.cuda.device_count())), torch.no_grad():
         torch.manual_seed(seed)
@@ -422,7 +422,7 @@ utils.show_images(fashion_samples[:32], nrow=16, title="DCGAN на Fashion-MNIST
 
 # %%
 def draw_style_and_cycle():
-    """Two schematic diagrams: StyleGAN's style injection and CycleGAN's cycle."""
+    """Две схемы: внедрение стиля в StyleGAN и цикл CycleGAN."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
     ax = axes[0]
     utils.draw_blocks([(0, 1.9, 1.2, 0.6, "z", "tab:gray"), (1.6, 1.9, 1.6, 0.6, "отображение\n8 слоёв MLP", "tab:purple")],

@@ -316,14 +316,14 @@ utils.assert_close(sinusoidal_embedding(torch.tensor([2.5]), 4).double(), _t_ref
 
 # %%
 def draw_unet(c=32):
-    """Block diagram of the chapter's U-Net: resolutions, channels, skips and where the time embedding enters."""
+    """Блок-схема U-Net главы: разрешения, каналы, skip-связи и куда входит эмбеддинг времени."""
     fig, ax = plt.subplots(figsize=(11, 4.2))
     blocks = [  # (x, y, label, height)
         (0.0, 2.0, f"inc\n{c}×28²", 1.6), (1.6, 2.0, f"down1\n{c}×28²", 1.6), (3.2, 1.0, f"down2\n{2 * c}×14²", 1.1),
         (4.8, 0.0, f"mid1, mid2\n{2 * c}×7²", 0.8), (6.4, 1.0, f"up2\n{2 * c}×14²", 1.1), (8.0, 2.0, f"up1\n{c}×28²", 1.6),
         (9.6, 2.0, "out\n1×28²", 1.6),
     ]
-    timed = range(1, len(blocks) - 1)  # the blocks that receive the time embedding
+    timed = range(1, len(blocks) - 1)  # блоки, которые получают эмбеддинг времени
     utils.draw_blocks([(x, y, 1.1, h, label, "tab:green" if i in timed else "tab:gray")
                        for i, (x, y, label, h) in enumerate(blocks)], ax=ax)
     for i in timed:
@@ -573,14 +573,14 @@ assert _t_lin.weight.grad is not None and float(_t_lin.weight.grad.abs().sum()) 
 
 # %%
 def train_diffusion(model, images, schedule, steps, batch_size=128, lr=1e-3, ema_decay=0.999, seed=0):
-    """Train ``model`` to predict noise; returns the EMA copy and the loss after every step."""
+    """Учит ``model`` предсказывать шум; возвращает EMA-копию и потерю после каждого шага."""
     import copy
 
     torch.manual_seed(seed)
     dev = utils.model_device(model)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    # Warm-up: 5% of the steps, but at least two (OneCycleLR divides by zero when its warm-up ends at step 0).
+    # Разогрев: 5% шагов, но не меньше двух (OneCycleLR делит на ноль, если разогрев кончается на шаге 0).
     warmup = min(0.3, max(0.05, 2 / steps))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=warmup)
     T = len(schedule.betas)
@@ -899,7 +899,7 @@ assert float((_t_c - _t_a).abs().max()) > 1e-3, "при eta = 1 должен д�
 # ## 8. Готовая сеть курса и ваша сеть
 #
 # Хорошие образцы требуют больше обучения, чем позволяет CPU за минуту. Поэтому в `data/checkpoints/` лежит сеть,
-# обученная скриптом курса `tools/artifacts/ddpm.py` ровно с этим U-Net, этим расписанием и этой функцией потерь (как и
+# обученная отдельным скриптом курса ровно с этим U-Net, этим расписанием и этой функцией потерь (как и
 # сколько — печатается ниже из файла контрольной точки). Правило простое: есть контрольная точка — загружаем,
 # нет — обучаем. Её веса подходят к вашему `UNet`, если слои названы, как в таблице раздела 4; иначе сеть
 # загружается как программа `torch.export`, которой ваш класс не нужен.
@@ -910,10 +910,10 @@ assert float((_t_c - _t_a).abs().max()) > 1e-3, "при eta = 1 должен д�
 
 # %%
 def load_course_unet():
-    """The course's trained network and its training record, or (None, None) when the checkpoint is absent.
+    """Готовая сеть курса и запись о её обучении или (None, None), если контрольной точки нет.
 
-    The weights go into your UNet when its layers are named as in the table; otherwise the same network
-    is loaded as a torch.export program, which needs no Python class.
+    Веса загружаются в ваш UNet, если его слои названы, как в таблице; иначе та же сеть загружается
+    как программа torch.export, которой не нужен класс на Python.
     """
     try:
         ckpt = torch.load(utils.datasets.subset_file("checkpoints/ddpm_mnist.pt"), map_location="cpu",
@@ -933,7 +933,7 @@ def load_course_unet():
     try:
         program = torch.export.load(utils.datasets.subset_file("checkpoints/ddpm_mnist.pt2")).module()
         return program.to(device), ckpt
-    except Exception as err:  # noqa: BLE001 -- an old torch cannot read the program: say so and train instead
+    except Exception as err:  # noqa: BLE001 -- старый torch не читает программу: сообщаем об этом и обучаем сами
         print(f"Программу загрузить не удалось ({type(err).__name__}: {err}).")
         return None, None
 
@@ -978,7 +978,7 @@ plt.show()
 
 # %%
 def generate(sampler, n, batch=250, seed=0):
-    """``n`` images from ``sampler(shape)`` in batches, clamped to [-1, 1], on the CPU."""
+    """``n`` изображений из ``sampler(shape)`` пачками, обрезанных до [-1, 1], на CPU."""
     torch.manual_seed(seed)
     return torch.cat([sampler((min(batch, n - i), 1, 28, 28)).cpu() for i in range(0, n, batch)]).clamp(-1, 1)
 
@@ -992,7 +992,7 @@ utils.show_images(ddim50_images[: utils.by_mode(32, 64)], nrow=16, value_range=(
 
 # %%
 class TrajectoryRecorder(nn.Module):
-    """Wraps a noise-prediction network; keeps x_t and the x0 estimate of the first images at chosen steps."""
+    """Обёртка сети, предсказывающей шум: на выбранных шагах запоминает x_t и оценку x0 для первых изображений."""
 
     def __init__(self, net, schedule, keep, n_images=3):
         super().__init__()
@@ -1042,7 +1042,7 @@ utils.plot_image_rows(rows, value_range=(-1, 1), col_titles=[f"t={t}" for t in k
 
 # %%
 def score(images):
-    """FID-style score, feature spread and class coverage, or None for too few images for 128-d statistics."""
+    """Оценка в духе FID, разброс признаков и покрытие классов; None, если изображений слишком мало для 128-мерной статистики."""
     if len(images) < 100:
         return None
     cov = utils.metrics.class_coverage(images, value_range="-11")
@@ -1104,13 +1104,13 @@ if shipped:
     print(f"{'сэмплер':<24}{'время, с':>10}{'ускорение':>11}{'FID-оценка':>12}{'разброс':>9}{'мин. доля':>11}"
           f"{'уверенных':>11}")
     for key, r in shipped.items():
-        if key == "real":  # not a sampler: the score of 1000 real images, printed below
+        if key == "real":  # не сэмплер: оценка 1000 настоящих изображений, печатается ниже
             continue
         timing = f"{r['seconds']:>10.1f}{shipped['ddpm']['seconds'] / r['seconds']:>10.1f}×"
         print(f"{names.get(key, key):<24}{timing}"
               f"{r['fid']:>12.1f}{r['spread']:>9.2f}{r['min_share']:>11.1%}{r['confident_share']:>11.1%}")
     print(f"{'настоящие изображения':<24}{'—':>10}{'—':>11}{shipped['real']['fid']:>12.1f}{'≈1':>9}")
-    for other, ev in course_ckpt["info"].get("evaluation_elsewhere", {}).items():  # e.g. the GPU of training
+    for other, ev in course_ckpt["info"].get("evaluation_elsewhere", {}).items():  # например, GPU, на котором обучали
         print(f"На {other}: DDPM {ev['ddpm']['seconds']:.1f} с, DDIM-50 {ev['ddim50']['seconds']:.1f} с "
               f"(в {ev['ddpm']['seconds'] / ev['ddim50']['seconds']:.0f} раз быстрее); FID-оценки "
               f"{ev['ddpm']['fid']:.1f} и {ev['ddim50']['fid']:.1f} (другой генератор случайных чисел).")
@@ -1154,7 +1154,7 @@ if shipped:
 # цифры {{result 04_dcgan full.values.dcgan_min_share .1%}} после {{result 04_dcgan full.values.seconds_per_model}} с обучения на GPU.
 
 # %%
-dcgan_like = nn.Sequential(  # the chapter-4 generator's layers (base_channels=64), untrained: timing only
+dcgan_like = nn.Sequential(  # слои генератора главы 4 (base_channels=64), не обученные: только для замера времени
     nn.ConvTranspose2d(100, 256, 7, 1, 0, bias=False), nn.BatchNorm2d(256), nn.ReLU(),
     nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
     nn.ConvTranspose2d(128, 1, 4, 2, 1), nn.Tanh(),
@@ -1167,8 +1167,8 @@ with torch.no_grad():
 
 rows = [("DCGAN (глава 4)", 1, gan_seconds)]
 if shipped:
-    # Diffusion sampling time per 1000 images: measured here in full mode, else the record's measurement
-    # (1000 images in batches of 250), since a handful of images says little about throughput.
+    # Время генерации 1000 изображений диффузией: в полном режиме меряем здесь, иначе берём замер из записи
+    # (1000 изображений пачками по 250): по горстке изображений о скорости не судят.
     live = CFG["n_ddpm"] >= 1000
     for key, name, calls in (("ddpm", ddpm_key, T), ("ddim50", "DDIM, 50 шагов", 50)):
         sec = results[name]["seconds"] * 1000 / CFG["n_ddpm"] if live else shipped[key]["seconds"]

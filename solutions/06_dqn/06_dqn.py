@@ -20,7 +20,7 @@
 # - описать задачу обучения с подкреплением: агент, среда, награда, политика, ценность, уравнение Беллмана;
 # - написать табличный Q-learning и ε-жадную стратегию и увидеть выученную политику на карте;
 # - собрать DQN из буфера воспроизведения, Q-сети, целевой сети и потерь Хьюбера — и обучить агента CartPole;
-# - измерить, чего стоят ошибки из учебного кода курса: обучение раз в эпизод и обрезание по времени как конец эпизода;
+# - измерить, чего стоят две частые ошибки учебных реализаций DQN: обучение раз в эпизод и обрезание по времени как конец эпизода;
 # - вывести градиент политики (REINFORCE) и показать, зачем ему базовая линия.
 #
 # **Что нужно знать заранее:** PyTorch (модули, оптимизаторы), основы теории вероятностей (математическое ожидание).
@@ -101,7 +101,7 @@ CFG
 
 # %%
 def draw_agent_environment():
-    """The agent-environment loop as a diagram."""
+    """Цикл «агент — среда» в виде схемы."""
     fig, ax = plt.subplots(figsize=(7.5, 2.8))
     utils.draw_blocks([(0.0, 1.0, 2.2, 1.0, "Агент\nполитика π(a|s)\nоценки Q(s, a)", "tab:blue"),
                        (5.0, 1.0, 2.2, 1.0, "Среда\n(CartPole, CliffWalking)", "tab:green")], ax=ax, chain=False)
@@ -245,7 +245,7 @@ assert _t_seq1 == _t_seq2, "случайность берите из перед�
 
 # %%
 def value_iteration(P, n_states, n_actions, gamma, sweeps=1000):
-    """Q* of a small known MDP: repeated Bellman optimality backups over every (s, a)."""
+    """Q* маленького известного MDP: повторяем оптимальное обновление Беллмана по всем (s, a)."""
     Q = np.zeros((n_states, n_actions))
     for _ in range(sweeps):
         V = Q.max(axis=1)
@@ -278,7 +278,7 @@ utils.plot_returns({"Q-learning, ε-жадно": cliff_returns}, window=20, titl
 
 # %%
 def draw_grid_policy(Q, title, ax):
-    """The greedy action of every cell as an arrow over the value map max_a Q(s, a)."""
+    """Жадное действие каждой клетки — стрелкой поверх карты ценностей max_a Q(s, a)."""
     V = Q.max(axis=1).reshape(4, 12)
     image = ax.imshow(V, cmap="viridis")
     arrows = {0: (0, -0.35), 1: (0.35, 0), 2: (0, 0.35), 3: (-0.35, 0)}  # вверх, вправо, вниз, влево
@@ -526,7 +526,7 @@ assert all(p.grad is None for p in _t_tq.parameters()), "цель считайт
 # ## 5. Обучение DQN на CartPole
 #
 # Весь алгоритм — один цикл по шагам среды, все гиперпараметры — в `CFG` (в духе CleanRL). Три варианта цикла
-# понадобятся в разделе 6: `"ours"` — правильный; `"replay_per_episode"` — как в учебном коде курса, один
+# понадобятся в разделе 6: `"ours"` — правильный; `"replay_per_episode"` — как во многих учебных реализациях, один
 # градиентный шаг в конце каждого эпизода; `"truncation_as_termination"` — обрыв по лимиту 500 шагов записывается в
 # буфер как terminated.
 #
@@ -537,7 +537,7 @@ assert all(p.grad is None for p in _t_tq.parameters()), "цель считайт
 
 # %%
 def greedy_return(net, episodes, seed):
-    """Mean return of the greedy policy of ``net`` (argmax of its outputs) over episodes with seeds seed, seed+1, ..."""
+    """Средняя награда жадной политики ``net`` (argmax её выходов) в эпизодах с сидами seed, seed+1, ..."""
     env, returns = gym.make("CartPole-v1"), []
     for k in range(episodes):
         obs, _ = env.reset(seed=seed + k)
@@ -552,7 +552,7 @@ def greedy_return(net, episodes, seed):
 
 
 def train_dqn(seed, variant="ours", steps=CFG["dqn_steps"]):
-    """Train DQN on CartPole-v1; returns the selected network and the run's history."""
+    """Обучает DQN на CartPole-v1; возвращает отобранную сеть и историю запуска."""
     assert variant in ("ours", "replay_per_episode", "truncation_as_termination")
     utils.seed_everything(seed)
     rng = np.random.default_rng(seed)
@@ -606,7 +606,7 @@ def train_dqn(seed, variant="ours", steps=CFG["dqn_steps"]):
 
 
 def start_value(net):
-    """Mean of max_a Q(s0, a) over the evaluation episodes' start states: what the network expects to collect."""
+    """Среднее max_a Q(s0, a) по начальным состояниям оценочных эпизодов: сколько награды сеть рассчитывает собрать."""
     env = gym.make("CartPole-v1")
     starts = np.array([env.reset(seed=EVAL_SEED + k)[0] for k in range(CFG["eval_episodes"])])
     with torch.no_grad():
@@ -614,7 +614,7 @@ def start_value(net):
 
 
 # %%
-runs = {}  # (variant, seed) -> results of one training run
+runs = {}  # (variant, seed) -> результаты одного запуска обучения
 for seed in CFG["dqn_seeds"]:
     start = time.perf_counter()
     net, history = train_dqn(seed)
@@ -653,7 +653,7 @@ utils.plot_returns({f"сид {s}": runs[("ours", s)]["history"]["returns"] for s
 
 # %%
 def draw_cartpole(ax, state, step):
-    """One CartPole frame from the state (x, x_dot, theta, theta_dot); the pole is 1.0 long as in gymnasium."""
+    """Кадр CartPole по состоянию (x, x_dot, theta, theta_dot); длина шеста 1.0, как в gymnasium."""
     x, _, theta, _ = state
     ax.clear()
     ax.plot([-2.4, 2.4], [0, 0], color="gray", lw=1)
@@ -686,9 +686,9 @@ fig, ax = plt.subplots(figsize=(4, 1.8), dpi=60)
 utils.animate(fig, lambda k: draw_cartpole(ax, states[frames[k]], frames[k]), n_frames=len(frames), interval_ms=120)
 
 # %% [markdown]
-# ## 6. Ошибки учебного кода, измеренные
+# ## 6. Частые ошибки, измеренные
 #
-# Учебный код курса (DQN-агент из материалов главы) работает, но в нём три распространённые ошибки:
+# Во многих учебных реализациях DQN встречаются три распространённые ошибки:
 # - `replay()` вызывается **один раз за эпизод**: на эпизод в 20 шагов — один градиентный шаг вместо 20, и ε,
 #   которое уменьшается внутри `replay()`, падает тоже раз за эпизод;
 # - `done` из `env.step` записывается в буфер, и в новых версиях `gym`/`gymnasium` обрыв по лимиту времени
@@ -812,7 +812,7 @@ utils.assert_close(_t_logits.grad, _t_expected, "градиент по логи�
 
 # %%
 def run_episode(policy, env, seed=None):
-    """One episode with actions sampled from the policy; observations, log-probabilities and rewards."""
+    """Один эпизод с действиями, выбранными из политики; наблюдения, логарифмы вероятностей и награды."""
     obs, _ = env.reset(seed=seed)
     observations, log_probs, rewards, done = [], [], [], False
     while not done:
@@ -828,7 +828,7 @@ def run_episode(policy, env, seed=None):
 
 
 def train_reinforce(seed, use_baseline, episodes=CFG["pg_episodes"], snapshot_at=None):
-    """REINFORCE on CartPole-v1, optionally with a learned value baseline; the policy, value net and returns."""
+    """REINFORCE на CartPole-v1, по желанию с обучаемой базовой линией; политика, сеть ценности и награды."""
     utils.seed_everything(seed)
     env = gym.make("CartPole-v1")
     env.reset(seed=seed)
@@ -892,7 +892,7 @@ utils.plot_returns({"без базовой линии": pg_runs[(False, CFG["pg_
 
 # %%
 def gradient_estimates(policy, value, episodes, use_baseline, seed=SELECT_SEED):
-    """One policy-gradient estimate per episode, flattened: an (episodes, n_parameters) array."""
+    """Одна оценка градиента политики на эпизод, вытянутая в строку: массив (episodes, n_parameters)."""
     env, estimates = gym.make("CartPole-v1"), []
     torch.manual_seed(seed)
     for k in range(episodes):
@@ -977,7 +977,7 @@ utils.summary([
 # переобучается на текущий участок и забывает остальное; случайные батчи из большого буфера делают данные почти
 # независимыми и одинаково распределёнными, а каждый переход используется много раз (эффективность по данным).
 # Обучение раз в эпизод делает за те же шаги среды в десятки раз меньше градиентных шагов (столбец «обновлений»):
-# данных в буфере столько же, а сеть почти не учится; к тому же ε в учебном коде падает тоже раз за эпизод.
+# данных в буфере столько же, а сеть почти не учится; к тому же ε в таком варианте падает тоже раз за эпизод.
 # ### END SOLUTION
 
 # %% [markdown]

@@ -82,7 +82,7 @@ CFG = dict(
     one_at_a_time_episodes=utils.by_mode(100, 600),  # эпизодов для сравнения BatchNorm по одной картинке
 )
 # Полный режим на GPU обучает сети Omniglot с нуля (минуты); на CPU это заняло бы больше часа, поэтому без GPU
-# загружаются сети курса, обученные тем же кодом этой главы (tools/artifacts/fewshot.py).
+# загружаются сети курса, обученные тем же кодом этой главы.
 TRAIN_OMNIGLOT = not FAST and device.type == "cuda"
 CFG
 
@@ -114,9 +114,9 @@ CFG
 
 # %%
 def omniglot_classes(split, image_size=28, rotations=False):
-    """Omniglot drawings as one flat dataset: images (n, 1, S, S), ink = 1, and class ids (n,).
+    """Рисунки Omniglot одним плоским набором: картинки (n, 1, S, S), чернила = 1, и номера классов (n,).
 
-    With ``rotations`` every character gives four classes, turned by 0, 90, 180 and 270 degrees."""
+    С ``rotations`` каждый символ даёт четыре класса, повёрнутых на 0, 90, 180 и 270 градусов."""
     x = utils.load_omniglot(split, image_size)  # (символы, 20, 1, S, S)
     if rotations:
         x = torch.cat([torch.rot90(x, k, dims=(3, 4)) for k in range(4)])
@@ -141,7 +141,7 @@ utils.show_images(test_x[::20][:16], nrow=16, title="По одному рису�
 # - верните `(support_x, support_y, query_x, query_y)`: картинки и метки, **перенумерованные** в `0..n_way-1` в
 #   порядке выбора классов (тензоры `int64`); support — `n_way * k_shot` картинок, query — `n_way * n_query`.
 #
-# Сэмплер учебного кода курса делит картинки верно, но берёт случайность из глобального `np.random` — эпизоды
+# Частая ошибка сэмплера — брать случайность из глобального `np.random`: тогда эпизоды
 # нельзя воспроизвести. А если взять support и query двумя независимыми выборками, одна и та же картинка окажется
 # в обоих наборах — и query станет проверкой на запоминание.
 
@@ -229,8 +229,8 @@ utils.plot_image_rows({"support (по 1)": sx, "query": qx[qy.argsort(stable=Tru
 # производных. **MAML первого порядка** (FOMAML) отбрасывает её и берёт просто $\nabla_{\theta'} \mathcal L^{\text{query}}_i$:
 # дешевле, и в статье точность на Omniglot почти та же (5-way 1-shot: 98.3% против 98.7%).
 #
-# **Функционально, через `torch.func`.** Учебный код курса переписывал forward сети руками, чтобы подставить
-# чужие веса, — и по дороге потерял BatchNorm (и `F` не был импортирован). Этого не нужно:
+# **Функционально, через `torch.func`.** Часто forward сети переписывают руками, чтобы подставить
+# чужие веса, — и по дороге теряют BatchNorm. Этого не нужно:
 # - `functional_call(model, params, (x,))` вызывает **тот же** модуль с весами из словаря `params` (имя → тензор);
 # - `grad(f)(params)` — градиент скалярной функции `f(params)` по словарю, тоже словарь; результат дифференцируем
 #   дальше, так что внешний `backward()` получает второй порядок;
@@ -433,7 +433,7 @@ utils.assert_close(_t_g1, _t_ref1, "градиент при first_order=True", a
 
 # %%
 def sample_sinusoids(n_tasks, n_points, generator):
-    """Points of random sine waves: x and y of shape (n_tasks, n_points, 1), with each task's amplitude and phase."""
+    """Точки случайных синусоид: x и y формы (n_tasks, n_points, 1) и амплитуда и фаза каждой задачи."""
     amplitude = torch.empty(n_tasks, 1, 1).uniform_(0.1, 5.0, generator=generator)
     phase = torch.empty(n_tasks, 1, 1).uniform_(0.0, math.pi, generator=generator)
     x = torch.empty(n_tasks, n_points, 1).uniform_(-5.0, 5.0, generator=generator)
@@ -445,7 +445,7 @@ def sine_net():
 
 
 def train_sine_maml(first_order, steps=CFG["sine_meta_steps"], seed=0):
-    """MAML on sine waves (one inner step on K points, the query loss on K others); the net and seconds per step."""
+    """MAML на синусоидах (один внутренний шаг по K точкам, потеря query — по K другим); сеть и секунды на шаг."""
     torch.manual_seed(seed)
     net, g, k = sine_net(), torch.Generator().manual_seed(seed), CFG["sine_k"]
     params = dict(net.named_parameters())
@@ -462,7 +462,7 @@ def train_sine_maml(first_order, steps=CFG["sine_meta_steps"], seed=0):
 
 
 def train_sine_pretrained(steps=CFG["sine_meta_steps"], seed=0):
-    """The baseline: plain regression on the points of all tasks at once, as many steps and points as MAML."""
+    """Базовая линия: обычная регрессия сразу по точкам всех задач, столько же шагов и точек, сколько у MAML."""
     torch.manual_seed(seed)
     net, g = sine_net(), torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=CFG["sine_lr"])
@@ -476,7 +476,7 @@ def train_sine_pretrained(steps=CFG["sine_meta_steps"], seed=0):
 
 
 def sine_adaptation_mse(net, k, steps, seed=1):
-    """Mean query MSE over new sine waves after ``steps`` SGD steps on ``k`` support points of each."""
+    """Средняя MSE на query новых синусоид после ``steps`` шагов SGD по ``k`` точкам support каждой."""
     x, y, _ = sample_sinusoids(CFG["sine_eval_tasks"], k + CFG["sine_query"], torch.Generator().manual_seed(seed))
     params = {name: p.detach() for name, p in net.named_parameters()}
 
@@ -504,7 +504,7 @@ print(f"K = 10, один шаг: у MAML ошибка в {sine_ratio:.1f} раз
 
 # %%
 def plot_sine_adaptation(nets, k=10, seed=3):
-    """One new sine wave, its K support points and each net's prediction after 0, 1 and 10 steps."""
+    """Новая синусоида, её K точек support и предсказание каждой сети после 0, 1 и 10 шагов."""
     x, y, (amplitude, phase) = sample_sinusoids(1, k, torch.Generator().manual_seed(seed))
     grid = torch.linspace(-5, 5, 200).view(-1, 1)
     fig, axes = plt.subplots(1, len(nets), figsize=(6 * len(nets), 3.6), sharey=True)
@@ -551,8 +551,8 @@ for name, label, seconds in (("maml", "второго порядка", sine_seco
 # ### Упражнение 4: прототипы и логиты
 #
 # - `prototypes(embeddings, labels, n_way)`: `embeddings` — `(n, D)`, `labels` — метки `0..n_way-1` **в любом
-#   порядке**; верните `(n_way, D)` — средний вектор каждого класса. (Учебный код курса брал `view(n_way, n_shot, -1)`
-#   и молча предполагал, что support отсортирован по классам, да ещё ссылался на несуществующую `support_labels`.)
+#   порядке**; верните `(n_way, D)` — средний вектор каждого класса. (Частая ошибка — `view(n_way, n_shot, -1)`:
+#   он молча предполагает, что support отсортирован по классам.)
 # - `proto_logits(query_emb, protos)`: `(m, D)` и `(n_way, D)` → `(m, n_way)`, логиты $-\lVert q - c \rVert^2$.
 
 # %% grade_id="prototypes_impl" solution=true
@@ -608,13 +608,13 @@ assert _t_emb.grad is not None and _t_emb.grad.abs().sum() > 0, "градиен�
 
 # %%
 def conv_block(c_in, c_out, running_stats=True):
-    """3x3 convolution that keeps the size, batch norm, ReLU, then 2x2 pooling halves the image."""
+    """Свёртка 3x3 с сохранением размера, batch norm, ReLU, затем пулинг 2x2 вдвое уменьшает картинку."""
     return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
                          nn.BatchNorm2d(c_out, track_running_stats=running_stats), nn.ReLU(), nn.MaxPool2d(2))
 
 
 class ConvNet(nn.Module):
-    """Conv-4: four conv-BN-ReLU-pool blocks (28x28 -> 1x1), then a linear head when n_classes is given."""
+    """Conv-4: четыре блока conv-BN-ReLU-pool (28x28 -> 1x1), затем линейная голова, если задан n_classes."""
 
     def __init__(self, channels=64, n_classes=None, running_stats=True):
         super().__init__()
@@ -627,7 +627,7 @@ class ConvNet(nn.Module):
 
 
 def protonet_episode_loss(encoder, episode, n_way):
-    """Cross-entropy of the query given the support's prototypes, and the query accuracy."""
+    """Кросс-энтропия query по прототипам support и точность на query."""
     support_x, support_y, query_x, query_y = (t.to(device) for t in episode)
     embeddings = encoder(torch.cat([support_x, query_x]))
     logits = proto_logits(embeddings[len(support_x):], prototypes(embeddings[:len(support_x)], support_y, n_way))
@@ -635,7 +635,7 @@ def protonet_episode_loss(encoder, episode, n_way):
 
 
 def train_protonet(encoder, episodes, seed=0):
-    """Episodic training on the background alphabets; the loss and the (training!) episode accuracy per episode."""
+    """Обучение по эпизодам на фоновых алфавитах; потеря и точность на (обучающем!) эпизоде для каждого эпизода."""
     rng, opt = np.random.default_rng(seed), torch.optim.Adam(encoder.parameters(), lr=CFG["proto_lr"])
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, episodes // 4), gamma=0.5)
     history = {"loss": [], "train_episode_accuracy": []}
@@ -653,14 +653,14 @@ def train_protonet(encoder, episodes, seed=0):
 
 
 def mean_ci(accuracies):
-    """Mean accuracy and the half-width of its 95% confidence interval (normal approximation)."""
+    """Средняя точность и полуширина её 95%-го доверительного интервала (нормальное приближение)."""
     accuracies = np.asarray(accuracies)
     return float(accuracies.mean()), float(1.96 * accuracies.std(ddof=1) / np.sqrt(len(accuracies)))
 
 
 @torch.no_grad()
 def evaluate_protonet(encoder, n_way, k_shot, episodes=CFG["test_episodes"], seed=100):
-    """Query accuracy of every test episode on the evaluation alphabets (new classes), BatchNorm in eval mode."""
+    """Точность на query каждого тестового эпизода из оценочных алфавитов (новые классы), BatchNorm в режиме eval."""
     rng, accuracies = np.random.default_rng(seed), []
     encoder.eval()
     for _ in range(episodes):
@@ -669,21 +669,21 @@ def evaluate_protonet(encoder, n_way, k_shot, episodes=CFG["test_episodes"], see
     return np.array(accuracies)
 
 # %% [markdown]
-# Сначала — короткое обучение с нуля, чтобы увидеть цикл. Рядом с потерей нарисуем то, что печатал учебный код
-# курса, — точность **на том же эпизоде, на котором только что сделан шаг обучения**. Это не оценка: классы этого
-# эпизода — обучающие, и сеть только что подстроилась под эти самые картинки. Честная оценка — на эпизодах из
+# Сначала — короткое обучение с нуля, чтобы увидеть цикл. Рядом с потерей нарисуем то, что часто печатают при
+# обучении, — точность **на том же эпизоде, на котором только что сделан шаг обучения**. Это не оценка: классы этого
+# эпизода — обучающие, и сеть только что подстроилась под эти самые картинки. Оценивать нужно на эпизодах из
 # тестовых алфавитов.
 
 # %%
 def course_checkpoint(name):
-    """The course's trained model ``name`` from data/checkpoints (weights and their record), or None without it."""
+    """Готовая модель курса ``name`` из data/checkpoints (веса и запись о них) или None, если файла нет."""
     if not (utils.data_dir() / "checkpoints" / f"{name}.pt").exists():
         return None
     return torch.load(utils.datasets.subset_file(f"checkpoints/{name}.pt"), map_location="cpu", weights_only=True)
 
 
 def load_course_model(name, model):
-    """Load the course's weights ``name`` into ``model``; their training record, or None without the file."""
+    """Загружает веса курса ``name`` в ``model``; возвращает запись об их обучении или None, если файла нет."""
     checkpoint = course_checkpoint(name)
     if checkpoint is None:
         return None
@@ -737,7 +737,7 @@ for n_way in CFG["test_ways"]:
 # %%
 @torch.no_grad()
 def plot_episode_embeddings(encoder, seed=7):
-    """t-SNE of one test episode's support, query and prototypes; the support images and the nearest queries."""
+    """t-SNE support, query и прототипов одного тестового эпизода; картинки support и ближайшие к ним query."""
     encoder.eval()
     sx, sy, qx, qy = sample_episode(test_x, test_y, 5, 5, CFG["test_query"], np.random.default_rng(seed))
     emb_s, emb_q = encoder(sx.to(device)).cpu(), encoder(qx.to(device)).cpu()
@@ -768,7 +768,7 @@ plot_episode_embeddings(protonet)
 # оптимизатор — Adam. Каналов 32 вместо 64: так мета-шаг в несколько раз дешевле. Основная сеть — второго порядка;
 # в конце раздела сравним её с сетью первого порядка, обученной тем же кодом с теми же настройками.
 #
-# **BatchNorm в MAML.** Учебный код просто пропускал BatchNorm в своём forward. Мы оставляем его, но **без бегущих
+# **BatchNorm в MAML.** Ручной forward легко теряет BatchNorm. Мы оставляем его, но **без бегущих
 # средних** (`track_running_stats=False`): нормировка всегда по статистике текущего батча — support при адаптации,
 # query при ответе. Так делали и авторы MAML; это *трансдуктивная* оценка: ответ на одну картинку query зависит от
 # остальных картинок query. Ниже мы измерим, сколько это даёт. ProtoNet же тестируется честно по одной картинке:
@@ -776,7 +776,7 @@ plot_episode_embeddings(protonet)
 
 # %%
 def episode_batch(images, labels, n_tasks, n_way, k_shot, n_query, rng):
-    """``n_tasks`` episodes stacked along a new first dimension, on the device: the ``tasks`` of maml_outer_loss."""
+    """``n_tasks`` эпизодов, сложенных по новому первому измерению, на устройстве: аргумент ``tasks`` для maml_outer_loss."""
     episodes = [sample_episode(images, labels, n_way, k_shot, n_query, rng) for _ in range(n_tasks)]
     return tuple(torch.stack(parts).to(device) for parts in zip(*episodes, strict=True))
 
@@ -786,7 +786,7 @@ def maml_model():
 
 
 def train_maml(model, steps, first_order=True, seed=0):
-    """Meta-training on the background alphabets; the outer loss per meta-step and seconds per meta-step."""
+    """Мета-обучение на фоновых алфавитах; внешняя потеря и секунды на каждый мета-шаг."""
     rng = np.random.default_rng(seed)
     params = dict(model.named_parameters())
     opt = torch.optim.Adam(params.values(), lr=CFG["maml_lr"])
@@ -806,9 +806,9 @@ def train_maml(model, steps, first_order=True, seed=0):
 
 
 def evaluate_maml(model, k_shot, episodes=CFG["test_episodes"], transductive=True, seed=100):
-    """Query accuracy of every test episode after test-time adaptation on its support. With
-    ``transductive=False`` every query image is classified alone, so BatchNorm sees the statistics of that one
-    image only. A plain loop over episodes: on a CPU it is about twice as fast as vmap over a batch of them."""
+    """Точность на query каждого тестового эпизода после адаптации по его support. При
+    ``transductive=False`` каждая картинка query классифицируется отдельно, и BatchNorm видит статистику только
+    этой картинки. Простой цикл по эпизодам: на CPU он примерно вдвое быстрее, чем vmap по их пачке."""
     rng, params = np.random.default_rng(seed), {k: v.detach() for k, v in model.named_parameters()}
     accuracies = []
     for _ in range(episodes):
@@ -860,9 +860,8 @@ print(f"секунд на мета-шаг ({CFG['maml_tasks']} эпизодов,
       f"(в {step_seconds[False] / step_seconds[True]:.1f} раза дольше)")
 
 # %% [markdown]
-# **А точность?** Обе сети MAML курс обучил тем же кодом, с теми же настройками и тем же числом мета-шагов
-# (`python -m tools.artifacts.fewshot maml [--second-order]`); их оценка на одних и тех же 600 тестовых эпизодах
-# хранится вместе с весами. Сравним записи двух обучений:
+# **А точность?** Обе сети MAML курс обучил тем же кодом, с теми же настройками и тем же числом мета-шагов;
+# их оценка на одних и тех же 600 тестовых эпизодах хранится вместе с весами. Сравним записи двух обучений:
 
 # %%
 order_records = {"первого": course_checkpoint("omniglot_maml"), "второго": course_checkpoint("omniglot_maml_second_order")}
@@ -944,7 +943,7 @@ for k, (_, ci) in maml_results.items():
 # ### END SOLUTION
 
 # %% [markdown]
-# **Вопрос 3.** Учебный код курса переписал forward модели MAML вручную и пропустил в нём BatchNorm. Что не так с
+# **Вопрос 3.** Допустим, forward модели MAML переписали вручную и пропустили в нём BatchNorm. Что не так с
 # BatchNorm в MAML, какой выбор сделан в этой главе и во что он обходится (см. замер в разделе 6)?
 
 # %% [markdown] grade_id="q_batchnorm" points=2 solution=true

@@ -68,7 +68,7 @@ CFG = dict(
     probe_images=utils.by_mode(2000, 5000),  # картинок для обучения линейного зонда
 )
 # Полный режим на GPU обучает модель с нуля; на двух ядрах CPU это заняло 11 минут, поэтому без GPU загружается
-# модель курса, обученная тем же кодом этой главы (tools/artifacts/clip.py).
+# модель курса, обученная тем же кодом этой главы.
 TRAIN_CLIP = not FAST and device.type == "cuda"
 CFG
 
@@ -133,18 +133,18 @@ UNK = 1  # неизвестное слово
 
 
 def words(text):
-    """Lower-case words and commas of ``text``: the tokens of this chapter's closed vocabulary."""
+    """Слова ``text`` в нижнем регистре и запятые: токены закрытого словаря этой главы."""
     return re.findall(r"\w+|,", text.lower())
 
 
 def build_vocab(scenes):
-    """Token -> id for every word of every phrasing of ``scenes``; 0 and 1 are padding and unknown."""
+    """Токен -> id для каждого слова всех формулировок ``scenes``; 0 — паддинг, 1 — неизвестное слово."""
     tokens = sorted({w for scene in set(scenes) for text in cap.phrasings(scene) for w in words(text)})
     return {"<pad>": PAD, "<unk>": UNK, **{w: i + 2 for i, w in enumerate(tokens)}}
 
 
 def tokenize(texts, vocab, max_len=CFG["max_len"]):
-    """Token ids (len(texts), L) padded with PAD to the longest text (at most ``max_len`` tokens)."""
+    """id токенов (len(texts), L), добитые PAD до самого длинного текста (не больше ``max_len`` токенов)."""
     ids = [[vocab.get(w, UNK) for w in words(t)][:max_len] for t in texts]
     out = torch.full((len(ids), max(map(len, ids))), PAD, dtype=torch.long)
     for row, seq in enumerate(ids):
@@ -177,8 +177,8 @@ print(tokenize(train_texts[:3], vocab))
 # отрицательными примерами. В статье CLIP $\tau$ начинается с 0.07, а масштаб $s$ **ограничен сверху числом
 # 100**: иначе температура уходит к нулю, и обучение становится неустойчивым.
 #
-# В учебном коде курса температура — просто параметр `nn.Parameter(0.07)`, на который делятся логиты: ничто не
-# мешает ему стать отрицательным или нулём.
+# Если сделать температуру просто параметром `nn.Parameter(0.07)`, на который делятся логиты, то ничто не
+# помешает ему стать отрицательным или нулём.
 
 # %% [markdown]
 # ### Упражнение 1: `clip_loss`
@@ -270,7 +270,7 @@ assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in (_t_u, _t_v, _
 #   паддинг);
 # - пулинг — среднее по **настоящим** токенам.
 #
-# Учебный код курса берёт вектор **последней позиции**: у короткой подписи это позиция паддинга, и вектор одной и
+# Частая ошибка — брать вектор **последней позиции**: у короткой подписи это позиция паддинга, и вектор одной и
 # той же подписи зависит от того, с какими подписями она попала в батч. Ниже мы это измерим.
 
 # %% [markdown]
@@ -351,13 +351,13 @@ assert sum(p.grad is not None and p.grad.abs().sum() > 0 for p in _t_enc.paramet
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Почему не последняя позиция.** Сравним ваш кодировщик с кодировщиком учебного курса (те же слои, но без маски и
-# с вектором последней позиции) на одной подписи, добитой паддингом до разной длины, как
+# **Почему не последняя позиция.** Сравним ваш кодировщик с таким же, но без маски и
+# с вектором последней позиции, на одной подписи, добитой паддингом до разной длины, как
 # бывает в батчах с подписями разной длины. Косинус между векторами одной и той же подписи должен быть равен 1.
 
 # %%
 class LastPositionEncoder(nn.Module):
-    """The seed's text encoder, small: no padding mask, the vector of the last position."""
+    """Текстовый кодировщик без маски паддинга, с вектором последней позиции."""
 
     def __init__(self, vocab_size, dim, n_heads=4, n_layers=2, max_len=16):
         super().__init__()
@@ -372,7 +372,7 @@ class LastPositionEncoder(nn.Module):
 
 @torch.no_grad()
 def padding_sensitivity(encoder, ids, pad_lengths):
-    """Cosine between the vector of ``ids`` (1, L) and the vectors of the same ids with more padding."""
+    """Косинус между вектором ``ids`` (1, L) и векторами тех же id с добавленным паддингом."""
     vectors = [encoder.eval()(F.pad(ids, (0, n), value=PAD))[0] for n in pad_lengths]
     return [F.cosine_similarity(vectors[0], v, dim=0).item() for v in vectors]
 
@@ -395,13 +395,13 @@ print("учебный код (последняя позиция):", "  ".join(f"
 # ## 5. Модель целиком
 #
 # Картиночный кодировщик — три свёрточных блока с шагом 2 (48 → 24 → 12 → 6) и линейный слой. Глобальное
-# усреднение по пространству, как в учебном коде, здесь не годится: оно стирает, **где** стоит цифра, а подписи
+# усреднение по пространству здесь не годится: оно стирает, **где** стоит цифра, а подписи
 # говорят «слева», «вверху». Оба кодировщика заканчиваются линейной проекцией в общее пространство размерности
 # `embed_dim`; `logit_scale` начинается с $\log(1/0.07)$.
 
 # %%
 class ImageEncoder(nn.Module):
-    """Three stride-2 conv blocks and a linear layer over the whole 6x6 map: it keeps where things are."""
+    """Три свёрточных блока с шагом 2 и линейный слой по всей карте 6x6: он помнит, где что стоит."""
 
     def __init__(self, dim, channels=(32, 64, 128), canvas=cap.CANVAS):
         super().__init__()
@@ -418,7 +418,7 @@ class ImageEncoder(nn.Module):
 
 
 class CLIP(nn.Module):
-    """An image encoder and a text encoder projected into one space, with CLIP's learnable logit scale."""
+    """Картиночный и текстовый кодировщики с проекцией в общее пространство и обучаемым масштабом логитов, как в CLIP."""
 
     def __init__(self, vocab, embed_dim=CFG["embed_dim"], text_dim=CFG["text_dim"], text_heads=CFG["text_heads"],
                  text_layers=CFG["text_layers"], max_len=CFG["max_len"], init_temperature=CFG["init_temperature"]):
@@ -430,18 +430,18 @@ class CLIP(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1 / init_temperature))))
 
     def encode_image(self, images):
-        """Image vectors (B, embed_dim), not normalised; ``images`` (B, 3, 48, 48) in [0, 1]."""
+        """Векторы картинок (B, embed_dim), не нормированные; ``images`` — (B, 3, 48, 48) в [0, 1]."""
         return self.image_encoder(images.to(self.logit_scale.device))
 
     def encode_text(self, texts):
-        """Text vectors (len(texts), embed_dim), not normalised; ``texts`` a list of strings."""
+        """Векторы текстов (len(texts), embed_dim), не нормированные; ``texts`` — список строк."""
         ids = tokenize(texts, self.vocab, self.max_len).to(self.logit_scale.device)
         return self.text_projection(self.text_encoder(ids))
 
 
 @torch.no_grad()
 def embed_in_batches(encode, items, batch_size=500):
-    """Normalised vectors of ``items`` (images or texts), encoded ``batch_size`` at a time in eval mode."""
+    """Нормированные векторы ``items`` (картинок или текстов), по ``batch_size`` за раз в режиме eval."""
     return torch.cat([F.normalize(encode(items[i:i + batch_size]), dim=-1) for i in range(0, len(items), batch_size)])
 
 
@@ -457,8 +457,8 @@ print(f"параметров: {sum(p.numel() for p in CLIP(vocab).parameters()):
 
 # %%
 def train_clip(model, images, scenes, steps, batch_size=CFG["batch_size"], seed=0):
-    """AdamW on clip_loss over random batches of (image, random phrasing of its scene); the loss and the
-    temperature 1/s after every step."""
+    """AdamW по clip_loss на случайных батчах (картинка, случайная формулировка её сцены); потеря и
+    температура 1/s после каждого шага."""
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=CFG["lr"], weight_decay=CFG["weight_decay"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=CFG["lr"], total_steps=steps, pct_start=0.1)
@@ -479,7 +479,7 @@ def train_clip(model, images, scenes, steps, batch_size=CFG["batch_size"], seed=
 
 
 def duplicate_share(scenes, batch_size, batches=200, seed=0):
-    """Share of batch items whose scene occurs again in the same batch: their false negatives."""
+    """Доля элементов батча, чья сцена повторяется в том же батче: для них есть ложные отрицательные примеры."""
     rng, shares = np.random.default_rng(seed), []
     for _ in range(batches):
         counts = Counter(scenes[i] for i in rng.choice(len(scenes), size=batch_size, replace=False))
@@ -521,7 +521,7 @@ print(f"{CFG['demo_steps']} шагов по {CFG['demo_batch_size']} пар за
 
 # %%
 def plot_training(history, title):
-    """The loss and the learned temperature after every step, side by side."""
+    """Потеря и выученная температура после каждого шага, рядом."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
     left.plot(history["loss"], lw=0.8)
     left.set(xlabel="шаг", ylabel="потеря", title="потеря на батче")
@@ -533,7 +533,7 @@ def plot_training(history, title):
 
 
 def plot_similarity(matrices, texts):
-    """Cosine matrices side by side (rows: images, columns: their captions, in the same order)."""
+    """Матрицы косинусов рядом (строки — картинки, столбцы — их подписи в том же порядке)."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices), 4.6))
     for ax, (title, m) in zip(np.atleast_1d(axes), matrices.items(), strict=True):
         im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
@@ -560,13 +560,13 @@ plot_similarity({"до обучения": sim_before, f"после {CFG['demo_st
 
 # %%
 def state_under(state, prefix):
-    """The entries of a state dict under ``prefix`` (one submodule's weights), with the prefix removed."""
+    """Записи state dict с префиксом ``prefix`` (веса одного подмодуля), префикс отрезан."""
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 class ExportedTextEncoder(nn.Module):
-    """The course's text encoder as a torch.export program, for a TextEncoder whose layers are named otherwise.
-    The program is kept out of the module tree: exported programs refuse train() and eval()."""
+    """Текстовый кодировщик курса как программа torch.export — для TextEncoder, слои которого названы иначе.
+    Программа хранится вне дерева модулей: экспортированные программы не принимают train() и eval()."""
 
     def __init__(self, program):
         super().__init__()
@@ -577,8 +577,8 @@ class ExportedTextEncoder(nn.Module):
 
 
 def load_course_clip(name="clip_mnist"):
-    """The course's CLIP with its training record, or (None, None) without the file. The weights load into your
-    TextEncoder when its layers are named as in exercise 2; otherwise the course's exported text encoder is used."""
+    """CLIP курса и запись о его обучении или (None, None), если файла нет. Веса загружаются в ваш
+    TextEncoder, если его слои названы, как в упражнении 2; иначе берётся экспортированный текстовый кодировщик курса."""
     checkpoint = utils.load_checkpoint(f"{name}.pt")
     if checkpoint is None:
         return None, None
@@ -647,7 +647,7 @@ def zero_shot_classify(model, images, class_prompts):
 
 # %% grade_id="zero_shot_tests" points=3
 class _TToyModel(nn.Module):
-    """Images are vectors already; a text is the vector stored for it."""
+    """Картинки — уже векторы; текст — сохранённый для него вектор."""
 
     def __init__(self, text_vectors, logit_scale):
         super().__init__()
@@ -718,8 +718,8 @@ assert not zero_shot_classify(_t_learned, _t_imgs, _t_groups).requires_grad, "к
 
 # %%
 def digit_prompts(kind):
-    """Prompts for the ten digits: one word, one training-style template, or the ensemble of every phrasing of
-    every colour, size and position."""
+    """Промпты для десяти цифр: одно слово, один шаблон в стиле обучающих подписей или ансамбль всех формулировок
+    со всеми цветами, размерами и положениями."""
     prompts = []
     for d in range(10):
         name = cap.DIGIT_WORDS[d][0]
@@ -734,13 +734,13 @@ def digit_prompts(kind):
 
 
 def zero_shot_accuracy(model, images, labels, prompts):
-    """Share of ``images`` whose most probable class is their label: one call, so the prompts are encoded once."""
+    """Доля ``images``, у которых самый вероятный класс — их метка; один вызов, чтобы промпты кодировались один раз."""
     probs = zero_shot_classify(model, images.to(device), prompts).cpu()
     return (probs.argmax(1) == torch.as_tensor(labels)).float().mean().item()
 
 
 def zero_shot_sets(n, seed=2):
-    """Pictures of one digit from the MNIST test digits, with their digits: seen compositions and held-out ones."""
+    """Картинки с одной цифрой из тестовых цифр MNIST и их цифры: знакомые сочетания и отложенные."""
     sets = {}
     for i, (name, held_out) in enumerate((("знакомые", False), ("отложенные", True))):
         images, _, scenes = cap.make_pairs(mnist_test_x, mnist_test_y, n, held_out, seed=seed + i, two_digits=0.0)
@@ -749,7 +749,7 @@ def zero_shot_sets(n, seed=2):
 
 
 def zero_shot_table(model, sets, kinds=("слово", "шаблон", "ансамбль")):
-    """Zero-shot accuracy for every kind of prompts and every set of pictures: {(kind, set name): accuracy}."""
+    """Точность zero-shot для каждого вида промптов и каждого набора картинок: {(kind, имя набора): точность}."""
     return {(kind, name): zero_shot_accuracy(model, *sets[name], digit_prompts(kind)) for kind in kinds for name in sets}
 
 
@@ -790,7 +790,7 @@ def pair_prompts(a, b):
 
 @torch.no_grad()
 def pair_order_accuracy(model, n, seed=4):
-    """Share of held-out two-digit pictures for which 'a left of b' beats 'b left of a' (ensembles of phrasings)."""
+    """Доля отложенных картинок с двумя цифрами, где «a слева от b» побеждает «b слева от a» (ансамбли формулировок)."""
     images, _, scenes = cap.make_pairs(mnist_test_x, mnist_test_y, n, True, seed=seed, two_digits=1.0)
     image_emb = embed_in_batches(model.encode_image, images.to(device))
     orders = {(s.digit, s.right) for s in scenes} | {(s.right, s.digit) for s in scenes}
@@ -810,8 +810,8 @@ print(f"порядок цифр на отложенных парах: {pair_orde
 
 # %%
 def linear_probe(model, n, sets, seed=5):
-    """Accuracy on ``sets`` of a logistic regression trained on the image vectors of ``n`` labelled training
-    pictures of one digit."""
+    """Точность на ``sets`` логистической регрессии, обученной на векторах ``n`` размеченных обучающих
+    картинок с одной цифрой."""
     images, _, scenes = cap.make_pairs(mnist_train_x, mnist_train_y, n, False, seed=seed, two_digits=0.0)
     features = embed_in_batches(model.encode_image, images.to(device)).cpu().numpy()
     classifier = LogisticRegression(max_iter=2000).fit(features, [s.digit for s in scenes])
@@ -858,7 +858,7 @@ def search(model, image_index, query, k):
 
 # %% grade_id="search_tests" points=3
 class _TQueries:
-    """A model whose text vectors are stored: encode_text looks them up."""
+    """Модель с сохранёнными векторами текстов: encode_text просто находит их."""
 
     def __init__(self, text_vectors):
         self.text_vectors = text_vectors
@@ -902,8 +902,8 @@ assert not search(_t_learned, _t_index, "q", 3)[1].requires_grad, "поиск �
 
 # %%
 def recall_at_k(model, images, texts, scenes, ks=(1, 5, 10)):
-    """Text-to-image Recall@k (the caption's own image among the first k) and the share of queries whose first
-    image shows the query's scene."""
+    """Recall@k поиска картинок по тексту (своя картинка подписи среди первых k) и доля запросов, у которых
+    первая картинка показывает сцену запроса."""
     image_index = embed_in_batches(model.encode_image, images.to(device))
     ranks, scene_hits = [], []
     for i, text in enumerate(texts):
@@ -942,7 +942,7 @@ gallery_index = embed_in_batches(model.encode_image, gallery_images.to(device))
 queries = ["тройка на жёлтом фоне", "большая семёрка вверху на зелёном фоне", "двойка слева от четвёрки",
            "маленькая пятёрка справа", "на красном фоне шестёрка"]
 def plot_search(model, image_index, images, queries, k=8):
-    """The top ``k`` pictures of every query, one row per query, the cosine under each picture."""
+    """Первые ``k`` картинок каждого запроса, по строке на запрос, под каждой картинкой — косинус."""
     fig, axes = plt.subplots(len(queries), k, figsize=(1.2 * k, 1.6 * len(queries)), squeeze=False)
     fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.03, hspace=0.6, wspace=0.08)
     for row, query in zip(axes, queries, strict=True):
@@ -964,19 +964,19 @@ plot_search(model, gallery_index, gallery_images, queries)
 
 # %%
 def caption_candidates(scenes):
-    """Every phrasing of every distinct scene of ``scenes``, and the scene each phrasing describes."""
+    """Все формулировки каждой различной сцены из ``scenes`` и сцена, которую описывает каждая из них."""
     distinct = sorted(set(scenes), key=repr)
     return [t for s in distinct for t in cap.phrasings(s)], [s for s in distinct for _ in cap.phrasings(s)]
 
 
 def nearest_caption_accuracy(image_vectors, text_vectors, owners, scenes):
-    """Share of images whose nearest caption (rows of ``text_vectors``, describing ``owners``) shows their scene."""
+    """Доля картинок, ближайшая подпись которых (строки ``text_vectors``, описывающие ``owners``) показывает их сцену."""
     best = (image_vectors @ text_vectors.T).argmax(1).tolist()
     return float(np.mean([owners[j] == scenes[i] for i, j in enumerate(best)]))
 
 
 def image_to_text_accuracy(model, images, scenes):
-    """Share of ``images`` whose nearest caption among all phrasings of their scenes describes their own scene."""
+    """Доля ``images``, у которых ближайшая подпись среди всех формулировок их сцен описывает их собственную сцену."""
     texts, owners = caption_candidates(scenes)
     return nearest_caption_accuracy(embed_in_batches(model.encode_image, images.to(device)),
                                     embed_in_batches(model.encode_text, texts), owners, scenes)
@@ -997,10 +997,11 @@ for i in range(6):
 # %% [markdown]
 # ## 9. Веб-приложение поиска
 #
-# `make demo` запускает маленькое приложение на Streamlit (`demo/clip_search.py`): оно загружает модель курса,
-# кодирует отложенную галерею и показывает найденные картинки для запроса, набранного в поле ввода. Откройте
-# адрес, который напечатает команда (обычно http://localhost:8501). Тест курса `tests/test_demo.py` запускает
-# приложение и проверяет его в браузере Chromium без экрана: вводит запрос и ждёт картинки.
+# В папке `demo/` курса лежит маленькое приложение на Streamlit, `demo/clip_search.py`: оно загружает модель курса,
+# кодирует отложенную галерею и показывает найденные картинки для запроса, набранного в поле ввода. На своём
+# компьютере запустите его из корня репозитория командой `streamlit run demo/clip_search.py` и откройте адрес,
+# который она напечатает (обычно http://localhost:8501). Код приложения короткий: прочитайте его и попробуйте
+# изменить, например, добавить свои примеры запросов.
 
 # %% [markdown]
 # ## 10. Настоящий CLIP (только с интернетом)
@@ -1010,14 +1011,14 @@ for i in range(6):
 
 # %%
 def pooled(features):
-    """Projected features from get_image_features / get_text_features: a tensor in transformers 4, an output
-    object with them in ``pooler_output`` in transformers 5."""
+    """Спроецированные признаки из get_image_features / get_text_features: в transformers 4 это тензор,
+    в transformers 5 — объект, где они лежат в ``pooler_output``."""
     return features if isinstance(features, torch.Tensor) else features.pooler_output
 
 
 @torch.no_grad()
 def pretrained_search(hf_model, hf_processor, images, queries, k=8):
-    """Top-k grids of ``images`` (n, 3, H, W) in [0, 1] for English ``queries``, by a pretrained Hugging Face CLIP."""
+    """Сетки top-k из ``images`` (n, 3, H, W) в [0, 1] для английских ``queries`` по предобученному CLIP с Hugging Face."""
     pixels = hf_processor(images=list((images * 255).byte().permute(0, 2, 3, 1).numpy()), return_tensors="pt")
     index = F.normalize(pooled(hf_model.get_image_features(pixel_values=pixels["pixel_values"].to(device))), dim=-1)
     for query in queries:

@@ -358,7 +358,7 @@ def generate(model, ids, max_new_tokens, temperature=1.0, top_k=None):
 
 # %% grade_id="generate_tests" points=3
 class _TBigram(nn.Module):
-    """Logits of the next token from the last token only: a table."""
+    """Логиты следующего токена только по последнему токену: таблица."""
 
     def __init__(self, table, block_size=4):
         super().__init__()
@@ -425,7 +425,7 @@ NORMALIZER = normalizers.Sequence([
 
 
 def train_char_tokenizer(lines):
-    """A character-level tokenizer: every character is a token, ids by frequency after the special tokens."""
+    """Посимвольный токенизатор: каждый символ — токен, id по убыванию частоты после специальных токенов."""
     tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tokenizer.normalizer = NORMALIZER
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # каждый символ отдельно
@@ -435,7 +435,7 @@ def train_char_tokenizer(lines):
 
 
 def split_proverbs(lines):
-    """Training and validation proverbs: every tenth one is held out."""
+    """Обучающие и валидационные пословицы: каждая десятая отложена."""
     return [line for i, line in enumerate(lines) if i % 10], [line for i, line in enumerate(lines) if i % 10 == 0]
 
 
@@ -461,7 +461,7 @@ print(f"{len(raw)} пословиц; символов: обучение {len(tra
 
 
 def odd_characters(text):
-    """Letters outside Cyrillic and invisible marks: what the normaliser removes."""
+    """Буквы не из кириллицы и невидимые знаки: то, что удаляет нормализатор."""
     return [f"U+{ord(ch):04X}" for ch in text if (ch.isalpha() and not "\u0400" <= ch <= "\u04ff") or ch in "\u0301\u00ad"]
 
 
@@ -491,7 +491,7 @@ print(f"символов на токен BPE: {bpe_ratio:.2f}")
 
 # %%
 def ngram_loss(train, val, order, vocab):
-    """Cross-entropy in nats per character of an add-one smoothed unigram (order 1) or bigram (order 2) model."""
+    """Кросс-энтропия в натах на символ униграммной (order 1) или биграммной (order 2) модели со сглаживанием «плюс один»."""
     if order == 1:
         counts = torch.bincount(train, minlength=vocab).float() + 1
         return -(counts / counts.sum()).log()[val].mean().item()
@@ -521,7 +521,7 @@ import copy
 
 
 class TinyLM(nn.Module):
-    """Token and position embeddings, Transformer blocks (causal for GPT), and logits over the vocabulary."""
+    """Эмбеддинги токенов и позиций, блоки Transformer (каузальные для GPT) и логиты по словарю."""
 
     def __init__(self, vocab, causal, dim, depth, heads, mlp_dim, block_size, dropout=0.0):
         super().__init__()
@@ -544,13 +544,13 @@ def tiny_lm(causal, cfg=CFG):
 
 
 def windows(data, batch_size, generator):
-    """``batch_size`` random windows of block_size + 1 characters."""
+    """``batch_size`` случайных окон по block_size + 1 символов."""
     start = torch.randint(len(data) - CFG["block_size"] - 1, (batch_size,), generator=generator)
     return torch.stack([data[s:s + CFG["block_size"] + 1] for s in start.tolist()])
 
 
 def lm_loss(model, batch, generator):
-    """GPT: next character at every position. BERT: the characters mask_tokens hid, from both sides."""
+    """GPT: следующий символ в каждой позиции. BERT: символы, спрятанные mask_tokens, по обеим сторонам."""
     if model.causal:
         x, y = batch[:, :-1], batch[:, 1:]
     else:
@@ -561,7 +561,7 @@ def lm_loss(model, batch, generator):
 
 @torch.no_grad()
 def validation_loss(model, seed=1):
-    """Mean loss over the same eval_batches validation windows (and masks) every time."""
+    """Средняя потеря по одним и тем же eval_batches валидационным окнам (и маскам) каждый раз."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     losses = [lm_loss(model, windows(val_ids, CFG["batch_size"], generator), generator).item()
@@ -571,7 +571,7 @@ def validation_loss(model, seed=1):
 
 
 def train_lm(model, steps=CFG["steps"], seed=0, name=None):
-    """Train on random windows of train_ids; the model ends in its best validation state."""
+    """Обучает на случайных окнах train_ids; в конце модель в лучшем по валидации состоянии."""
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=CFG["lr"], weight_decay=CFG["weight_decay"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=CFG["lr"], total_steps=steps, pct_start=0.1)
@@ -604,8 +604,8 @@ def train_lm(model, steps=CFG["steps"], seed=0, name=None):
 
 # %%
 def load_course_lm(name="proverbs_lm"):
-    """The course's GPT and BERT with their training record, or (None, None, None) without the file or when your
-    modules do not take its weights (layer names other than in exercises 2-3)."""
+    """GPT и BERT курса и запись об их обучении или (None, None, None), если файла нет или ваши модули
+    не принимают его веса (слои названы не так, как в упражнениях 2-3)."""
     checkpoint = utils.load_checkpoint(f"{name}.pt")
     if checkpoint is None:
         return None, None, None
@@ -625,7 +625,7 @@ def load_course_lm(name="proverbs_lm"):
 
 
 def n_params(model):
-    """The parameter count with a space between thousands, as Russian text writes it."""
+    """Число параметров с пробелом между тысячами, как принято в русском тексте."""
     return f"{sum(p.numel() for p in model.parameters()):,}".replace(",", " ")
 
 
@@ -683,8 +683,8 @@ print(f"дальше — {'модели курса' if course_gpt is not None el
 # %%
 @torch.no_grad()
 def masked_accuracy(bert, gpt, data, batches=4 * CFG["eval_batches"], seed=2):
-    """Accuracy at one hidden character per validation window: BERT sees the window with it replaced by [MASK],
-    GPT predicts it from the characters on its left, the baseline always answers the most frequent character."""
+    """Точность по одному спрятанному символу на валидационное окно: BERT видит окно, где он заменён на [MASK],
+    GPT предсказывает его по символам слева, базовая линия всегда отвечает самым частым символом."""
     generator = torch.Generator().manual_seed(seed)
     top = int(torch.bincount(train_ids, minlength=VOCAB).argmax())
     hits = {"BERT": 0, "GPT": 0, "частый символ": 0}
@@ -723,14 +723,14 @@ print(f"угадан спрятанный символ ({fill_positions} поз�
 #
 # ## 6. GPT продолжает, BERT заполняет пропуски
 #
-# Домашнее задание учебного текста: запустить обе модели и объяснить разницу. GPT видит только прошлое и умеет
+# Запустим обе модели и объясним разницу. GPT видит только прошлое и умеет
 # **продолжать** текст; температура $T$ делит логиты (малая $T$ — почти жадный выбор, большая — смелее и с
 # ошибками), top-k оставляет только $k$ самых вероятных символов. BERT видит обе стороны и **восстанавливает**
 # спрятанное в середине, но не порождает текст слева направо.
 
 # %%
 def continue_text(model, prompt, temperature, top_k, n=3, max_new_tokens=60):
-    """``n`` sampled continuations of ``prompt`` up to the end of the proverb."""
+    """``n`` сэмплированных продолжений ``prompt`` до конца пословицы."""
     ids = encode("\n" + prompt)[None].repeat(n, 1).to(device)
     out = generate(model.eval(), ids, max_new_tokens, temperature=temperature, top_k=top_k)
     return [decode(row.tolist())[1:].split("\n")[0] for row in out]
@@ -745,7 +745,7 @@ for temperature, top_k in ((0.5, 5), (1.0, None), (1.5, None)):
 
 @torch.no_grad()
 def fill_masks(model, text):
-    """BERT's most likely character at every '_' of ``text``, seeing both sides (each gap on its own)."""
+    """Самый вероятный по BERT символ на месте каждого «_» в ``text``, с обеих сторон (каждый пропуск отдельно)."""
     ids = torch.tensor([MASK_ID if ch == "_" else tokenizer.token_to_id(ch) or UNK_ID for ch in text])
     logits = model.eval()(ids[None].to(device))[0]
     return "".join(decode([int(logits[i].argmax())]) if ch == "_" else ch for i, ch in enumerate(text))
@@ -786,7 +786,7 @@ for text in gaps:
 
 # %%
 def attention_maps(model, text):
-    """Attention weights of every block on ``text``: a list of (heads, T, T) arrays."""
+    """Веса внимания каждого блока на ``text``: список массивов (heads, T, T)."""
     model.eval()
     with torch.no_grad():
         model(encode(text)[None].to(device))
@@ -801,7 +801,7 @@ ax.set(title="causal_mask(12): можно смотреть", xlabel="ключ j"
 plt.show()
 
 def mean_distance(weights):
-    """Attention-weighted mean |i - j| per head: how far a head looks."""
+    """Среднее |i - j| с весами внимания для каждой головы: как далеко голова смотрит."""
     t = weights.shape[-1]
     dist = np.abs(np.arange(t)[:, None] - np.arange(t)[None, :])
     return (weights * dist).sum(-1).mean(-1)
@@ -853,7 +853,7 @@ hf_logging.set_verbosity_error()
 
 
 class LibraryLM(nn.Module):
-    """A transformers model behind TinyLM's interface (ids to logits, .causal, .block_size) for train_lm and
+    """Модель transformers с интерфейсом TinyLM (id -> логиты, .causal, .block_size) для train_lm и
     generate."""
 
     def __init__(self, model, causal):
@@ -872,7 +872,7 @@ def gpt2_config(cfg):
 
 
 def gpt2_from_tiny(tiny):
-    """A GPT2LMHeadModel with the weights of our causal TinyLM ``tiny``."""
+    """GPT2LMHeadModel с весами нашей каузальной TinyLM ``tiny``."""
     sizes = dict(dim=tiny.tokens.embedding_dim, depth=len(tiny.blocks), heads=tiny.blocks[0].attn.heads,
                  mlp_dim=tiny.blocks[0].mlp[0].out_features, block_size=tiny.block_size, dropout=0.0)
     hf = GPT2LMHeadModel(gpt2_config(sizes))

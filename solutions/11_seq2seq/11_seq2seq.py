@@ -337,12 +337,12 @@ utils.assert_close(seq2seq_loss(_t_changed, _t_targets, 0), _t_loss, "логит
 # teacher forcing для обучения.
 #
 # На обучении декодер видит верный предыдущий символ; на выводе верного ответа нет, и декодер **кормит себя своими
-# же ответами**: начинает с `[BOS]`, выбирает символ, подаёт его на следующий шаг, пока не выдаст `[EOS]`. Набросок
-# учебного текста подаёт декодеру на выводе правильный ответ — так модель проверяет сама себя по шпаргалке.
+# же ответами**: начинает с `[BOS]`, выбирает символ, подаёт его на следующий шаг, пока не выдаст `[EOS]`. Частая
+# ошибка — подать декодеру на выводе правильный ответ: так модель проверяет сама себя по шпаргалке.
 
 # %%
 class Seq2Seq(nn.Module):
-    """An encoder and a decoder; ``encode`` gives what every decoding step reads."""
+    """Энкодер и декодер; ``encode`` выдаёт то, что читает каждый шаг декодирования."""
 
     def __init__(self, encoder, decoder):
         super().__init__()
@@ -388,14 +388,14 @@ def greedy_decode(model, src, max_len, bos_id, eos_id):
 
 # %% grade_id="greedy_tests" points=3
 class _TTable:
-    """A stand-in model: the next-token logits are a table over (row of the batch, previous token); it records
-    what it was fed."""
+    """Модель-заглушка: логиты следующего токена берутся из таблицы по (строка батча, предыдущий токен);
+    она запоминает, что ей подали."""
 
     def __init__(self, table):
         self.table, self.decoder, self.fed = table, self, []
 
     def encode(self, src):
-        return None, torch.arange(len(src), dtype=torch.float)[:, None], None  # the "state" holds the row
+        return None, torch.arange(len(src), dtype=torch.float)[:, None], None  # «состояние» хранит номер строки
 
     def step(self, token, hidden, enc_outputs, mask):
         self.fed.append(token.clone())
@@ -403,7 +403,7 @@ class _TTable:
 
 
 def _t_chain_table(chains, vocab=8, eos=2):
-    """Logits that make row r follow chains[r] greedily from BOS = 1 (the last element repeats if no EOS)."""
+    """Логиты, с которыми жадный выбор ведёт строку r по chains[r] от BOS = 1 (без EOS повторяется последний элемент)."""
     table = torch.zeros(len(chains), vocab, vocab)
     for r, chain in enumerate(chains):
         prev = 1
@@ -482,7 +482,7 @@ def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=1
 
 # %% grade_id="beam_tests" points=4
 def _t_probs_table(rows, vocab):
-    """Log-probabilities from {previous token: {next token: probability}}; the rest of each row spread evenly."""
+    """Логарифмы вероятностей из {предыдущий токен: {следующий токен: вероятность}}; остаток строки делится поровну."""
     table = torch.zeros(1, vocab, vocab)
     for prev in range(vocab):
         given = rows.get(prev, {2: 0.9})
@@ -537,13 +537,14 @@ TARGET_ID = {ch: i for i, ch in enumerate(TARGET_VOCAB)}
 
 
 def is_held_out(n):
-    """Every tenth number from 1000 up, by a multiplicative hash: never in training. The thousand smaller numbers
-    stay in training: each has only one or two words, and a held-out «семь» would be a word never seen alone."""
+    """Каждое десятое число от 1000 и выше, по мультипликативному хешу: в обучение не попадает никогда. Первая
+    тысяча чисел остаётся в обучении: в каждом из них одно-два слова, и отложенное «семь» было бы словом,
+    которое модель ни разу не видела отдельно."""
     return n >= 1000 and (n * 2654435761) % 2**32 % 10 == 0
 
 
 def sample_numbers(count, generator, held_out=False):
-    """``count`` numbers with a uniformly drawn number of digits (1-9), all held out or all not."""
+    """``count`` чисел с равномерно выбранным числом цифр (1-9), все отложенные или все обучающие."""
     numbers = []
     while len(numbers) < count:
         digits = int(torch.randint(1, 10, (1,), generator=generator))
@@ -560,7 +561,7 @@ def pad(rows):
 
 
 def make_batch(numbers):
-    """Source characters, decoder inputs ([BOS] + digits) and targets (digits + [EOS]), padded."""
+    """Символы входа, входы декодера ([BOS] + цифры) и цели (цифры + [EOS]), добитые паддингом."""
     src = [[SOURCE_ID[ch] for ch in utils.number_words.number_to_words(n)] for n in numbers]
     digits = [[TARGET_ID[d] for d in str(n)] for n in numbers]
     return pad(src), pad([[BOS_ID] + d for d in digits]), pad([d + [EOS_ID] for d in digits])
@@ -593,8 +594,8 @@ def build_model(attention):
 
 
 def scheduled_forward(model, src, tgt_in, own_share, coin):
-    """Decoder logits step by step, where each input after [BOS] is the model's own previous choice with
-    probability ``own_share`` and the true previous token otherwise (scheduled sampling, Bengio et al., 2015)."""
+    """Логиты декодера шаг за шагом: каждый вход после [BOS] с вероятностью ``own_share`` — предыдущий выбор
+    самой модели, иначе верный предыдущий токен (scheduled sampling, Bengio et al., 2015)."""
     enc_outputs, hidden, mask = model.encode(src)
     token, logits = tgt_in[:, 0], []
     for t in range(tgt_in.shape[1]):
@@ -607,8 +608,8 @@ def scheduled_forward(model, src, tgt_in, own_share, coin):
 
 
 def train_seq2seq(model, steps=CFG["steps"], lr=CFG["lr"], sampling=0.0, seed=0, name=None):
-    """Teacher forcing on fresh training numbers every step; the loss after every step. With ``sampling`` > 0 the
-    share of the decoder's own inputs grows linearly from 0 to ``sampling`` over training."""
+    """Teacher forcing на новых обучающих числах на каждом шаге; потеря после каждого шага. При ``sampling`` > 0
+    доля собственных входов декодера линейно растёт за обучение от 0 до ``sampling``."""
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
@@ -632,7 +633,7 @@ def train_seq2seq(model, steps=CFG["steps"], lr=CFG["lr"], sampling=0.0, seed=0,
 
 
 def exact_matches(model, numbers, batch_size=500):
-    """For each number, whether greedy decoding writes exactly its digits."""
+    """Для каждого числа: пишет ли жадное декодирование ровно его цифры."""
     model.eval()
     hits = []
     for i in range(0, len(numbers), batch_size):
@@ -665,7 +666,7 @@ plt.show()
 test_numbers = sample_numbers(CFG["test_numbers"], torch.Generator().manual_seed(123), held_out=True)
 test_lengths = np.array([len(utils.number_words.number_to_words(n)) for n in test_numbers])
 hits = {name: np.array(exact_matches(model, test_numbers)) for name, model in models.items()}
-LONG_INPUT = 80  # the longest ~12% of the held-out inputs
+LONG_INPUT = 80  # самые длинные ~12% отложенных входов
 bins = [(1, 40), (40, 60), (60, LONG_INPUT), (LONG_INPUT, 120)]
 print(f"{'длина входа':<14}" + "".join(f"{name:>16}" for name in hits) + f"{'чисел':>8}")
 for low, high in bins:
@@ -690,7 +691,7 @@ print(f"{'все':<14}" + "".join(f"{h.mean():>16.1%}" for h in hits.values()) +
 # %%
 @torch.no_grad()
 def attention_rows(model, number):
-    """The greedy answer for ``number`` and the attention weights of every decoding step."""
+    """Жадный ответ для ``number`` и веса внимания каждого шага декодирования."""
     model.eval()
     src, _, _ = make_batch([number])
     enc_outputs, hidden, mask = model.encode(src.to(device))
@@ -753,8 +754,8 @@ for name, model in models.items():
 
 # %%
 class TransformerSeq2Seq(nn.Module):
-    """``nn.Transformer`` behind the interface of ``Seq2Seq``: ``encode`` and ``decoder.step``, whose state is the
-    prefix written so far (each step reruns the decoder on it; the answers are at most 10 tokens)."""
+    """``nn.Transformer`` с интерфейсом ``Seq2Seq``: ``encode`` и ``decoder.step``, состояние которого — уже
+    написанный префикс (каждый шаг заново прогоняет по нему декодер; ответы не длиннее 10 токенов)."""
 
     def __init__(self, d_model, nhead=4, layers=2, max_len=128):
         super().__init__()
@@ -763,12 +764,12 @@ class TransformerSeq2Seq(nn.Module):
         self.position = nn.Embedding(max_len, d_model)
         self.transformer = nn.Transformer(d_model, nhead, layers, layers, dim_feedforward=4 * d_model, dropout=0.0,
                                           batch_first=True)
-        self.transformer.encoder.use_nested_tensor = False  # the fast path's nested tensors only warn on a CPU
+        self.transformer.encoder.use_nested_tensor = False  # вложенные тензоры быстрого пути на CPU дают лишь предупреждения
         self.head = nn.Linear(d_model, len(TARGET_VOCAB))
 
     @property
     def decoder(self):
-        return self  # greedy_decode and beam_search call model.decoder.step
+        return self  # greedy_decode и beam_search вызывают model.decoder.step
 
     def embed(self, embedding, ids):
         return embedding(ids) + self.position(torch.arange(ids.shape[1], device=ids.device))
