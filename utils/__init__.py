@@ -51,6 +51,7 @@ from .plotting import (
 )
 from .progress import progress
 from .record import record, record_pitfall, recorded, summary
+from .unsolved import explain_unsolved
 
 __version__ = "0.1.0"
 
@@ -65,7 +66,7 @@ __all__ = [
     "load_fashion_mnist", "load_mnist", "load_omniglot", "load_text", "make_loader", "model_device", "plot_histograms",
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
     "captions", "metrics", "number_words", "numerical_gradient", "record", "recorded", "rel_error", "record_pitfall",
-    "seed_everything", "with_stand_ins",
+    "seed_everything", "with_stand_ins", "explain_unsolved",
     "show_images",
     "summary",
 ]

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 import utils
 
 utils.set_fast_mode(FAST_MODE)
+utils.explain_unsolved()  # нерешённое упражнение: короткое сообщение по-русски вместо длинной трассировки
 
 device = utils.get_device()
 utils.seed_everything(42)
