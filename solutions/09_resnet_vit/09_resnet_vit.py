@@ -55,7 +55,8 @@ CFG = dict(
     vit=dict(optimizer="adamw", epochs=utils.by_mode(4, 15), batch_size=128, lr=1e-3, weight_decay=0.05,
              warmup=0.1, label_smoothing=0.1, clip_grad=1.0),
     # маленькие опыты этой тетради
-    degradation_depths=utils.by_mode((8, 20), (20, 56)),  # глубины простых и остаточных сетей
+    gradient_depths=(20, 56),  # градиенты при инициализации: один батч, дёшево в любом режиме
+    degradation_depths=utils.by_mode((8, 20), (20, 56)),  # глубины простых и остаточных сетей при обучении
     degradation_images=utils.by_mode(1000, 2500),
     degradation_epochs=utils.by_mode(4, 30),
     curve_sizes=(500, 2000, 8000, 50000),  # кривая обучения моделей курса (записана заранее)
@@ -302,22 +303,22 @@ def block_gradient_norms(model, images, labels):
 torch.manual_seed(0)
 _batch = torch.randperm(len(x_train))[:64]
 gradient_norms = {}
-for depth in CFG["degradation_depths"]:
+for depth in CFG["gradient_depths"]:
     for residual in (False, True):
         torch.manual_seed(0)
         gradient_norms[depth, residual] = block_gradient_norms(resnet_cifar(depth, residual=residual),
                                                                x_train[_batch], y_train[_batch])
 fig, ax = plt.subplots(figsize=(7, 3.6))
 for (depth, residual), norms in gradient_norms.items():
-    ax.plot(np.linspace(0, 1, len(norms)), norms, "o-" if depth == min(CFG["degradation_depths"]) else "s-",
+    ax.plot(np.linspace(0, 1, len(norms)), norms, "o-" if depth == min(CFG["gradient_depths"]) else "s-",
             label=f"{'ResNet' if residual else 'простая'}-{depth}")
 ax.set(yscale="log", xlabel="положение блока (0 — у входа, 1 — у выхода)", ylabel="‖∇ весов conv1‖",
        title="Градиенты при инициализации")
 ax.legend()
 plt.show()
-deep = max(CFG["degradation_depths"])
-gradient_ratio = {r: gradient_norms[deep, r][0] / gradient_norms[deep, r][-1] for r in (False, True)}
-print(f"глубина {deep}: отношение нормы градиента первого блока к последнему — простая сеть "
+gradient_deep = max(CFG["gradient_depths"])
+gradient_ratio = {r: gradient_norms[gradient_deep, r][0] / gradient_norms[gradient_deep, r][-1] for r in (False, True)}
+print(f"глубина {gradient_deep}: отношение нормы градиента первого блока к последнему — простая сеть "
       f"{gradient_ratio[False]:.1f}, ResNet {gradient_ratio[True]:.1f}")
 utils.record("grad_ratio_plain_deep", gradient_ratio[False])
 utils.record("grad_ratio_resnet_deep", gradient_ratio[True])
@@ -955,14 +956,16 @@ rows = [
     ("vit_accuracy", f"ViT курса, точность ({len(y_test)} проверочных)", vit_accuracy, ".1%"),
     ("resnet20_params", "ResNet-20, параметров", n_params(resnet), ","),
     ("vit_params", "ViT, параметров", n_params(vit), ","),
-    ("grad_ratio_plain", f"простая-{deep}: градиент первого блока / последнего", gradient_ratio[False], ".1f"),
-    ("grad_ratio_resnet", f"ResNet-{deep}: то же", gradient_ratio[True], ".1f"),
+    ("grad_ratio_plain", f"простая-{gradient_deep}: градиент первого блока / последнего", gradient_ratio[False],
+     ".1f"),
+    ("grad_ratio_resnet", f"ResNet-{gradient_deep}: то же", gradient_ratio[True], ".1f"),
     ("loss_plain_shallow", f"простая-{shallow}: потеря на обучении в конце", degradation[f"простая-{shallow}"][-1],
      ".3f"),
     ("loss_plain_deep", f"простая-{deep}: то же", degradation[f"простая-{deep}"][-1], ".3f"),
     ("loss_resnet_shallow", f"ResNet-{shallow}: то же", degradation[f"ResNet-{shallow}"][-1], ".3f"),
     ("loss_resnet_deep", f"ResNet-{deep}: то же", degradation[f"ResNet-{deep}"][-1], ".3f"),
     ("step_ratio", "шаг обучения ViT / шаг ResNet-20 (здесь)", step_seconds["ViT"] / step_seconds["ResNet-20"], ".1f"),
+    ("channels_last", "ResNet-20: channels_last быстрее обычного формата, раз (здесь)", layout_speedup, ".2f"),
 ]
 utils.summary(rows)
 

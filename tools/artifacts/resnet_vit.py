@@ -232,12 +232,12 @@ def degradation_runs(folder: Path) -> dict:
 
 def gradient_ratios(ch: dict, data: dict) -> dict:
     """Norm of the first block's conv1 gradient over the last block's, at initialisation (seed 0), for the plain
-    and residual nets of each degradation depth: the chapter's block_gradient_norms on one batch of training
-    images (the first of a seed-0 permutation)."""
+    and residual nets of each of the chapter's gradient depths: the chapter's block_gradient_norms on one batch of
+    training images (the first of a seed-0 permutation)."""
     x_train, y_train = data["train"]
     batch = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))[:GRADIENT_IMAGES]
     ratios = {}
-    for depth in degradation_setup()["depths"]:
+    for depth in full_cfg()["gradient_depths"]:
         for kind in ("plain", "resnet"):
             torch.manual_seed(0)
             norms = ch["block_gradient_norms"](build_model(ch, f"{kind}{depth}"), x_train[batch], y_train[batch])
