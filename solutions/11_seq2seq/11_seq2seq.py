@@ -737,9 +737,13 @@ for name, model in models.items():
     print(f"{name:<14}" + "  ".join(f"{k}: {v:.1%}" for k, v in row.items()))
 
 # %% [markdown]
-# Луч помогает недоученной модели: в быстром режиме у модели с вниманием жадно {{result 11_seq2seq fast.values.attention_greedy_beam_subset .1%}},
-# лучом 3 — {{result 11_seq2seq fast.values.attention_beam3_exact_match .1%}}. В полном режиме модель почти не ошибается, и лучу почти нечего
-# исправлять: жадно {{result 11_seq2seq full.values.attention_greedy_beam_subset .1%}}, лучом 3 и 5 — {{result 11_seq2seq full.values.attention_beam3_exact_match .1%}} и
+# В быстром режиме недоученная модель с вниманием переводит жадно {{result 11_seq2seq fast.values.attention_greedy_beam_subset .1%}},
+# лучом 3 — {{result 11_seq2seq fast.values.attention_beam3_exact_match .1%}}, лучом 5 — {{result 11_seq2seq fast.values.attention_beam5_exact_match .1%}}.
+# Разница — несколько чисел из сотни, того же порядка, что стандартная ошибка доли на такой выборке, и модель
+# одна: помогает ли луч недоученной модели, этот замер не показывает (для ответа нужно больше чисел и несколько
+# обученных моделей). В
+# полном режиме модель почти не ошибается, и лучу почти нечего исправлять: жадно
+# {{result 11_seq2seq full.values.attention_greedy_beam_subset .1%}}, лучом 3 и 5 — {{result 11_seq2seq full.values.attention_beam3_exact_match .1%}} и
 # {{result 11_seq2seq full.values.attention_beam5_exact_match .1%}}. Цена луча ширины $k$ — $k$ шагов декодера вместо одного.
 
 # %% [markdown]
@@ -814,7 +818,7 @@ for name, model in models.items():
 # отложенных чисел (обучение {{result 11_seq2seq full.values.transformer_train_s .0f}} с) против
 # {{result 11_seq2seq full.values.attention_exact_match .1%}} у GRU с вниманием ({{result 11_seq2seq full.values.attention_train_s .0f}} с): шаг у него
 # дешевле — все позиции считаются параллельно, без цикла по символам, — но при таком малом бюджете шагов он
-# недоучен; ему нужно больше шагов и данных. Точность Transformer почти не зависит от длины входа
+# не доучился; сколько шагов ему понадобилось бы, здесь не измерено. Точность Transformer почти не зависит от длины входа
 # ({{result 11_seq2seq full.values.transformer_long_exact_match .1%}} на входах от 80 символов): как и у GRU с вниманием, путь от любого
 # символа входа до ответа короткий.
 
@@ -877,11 +881,12 @@ utils.summary(rows)
 # GPU он учится быстрее и лучше. RNN-seq2seq по-прежнему полезен для понимания (здесь видно, зачем появилось
 # внимание), для маленьких задач и устройств: память и время шага декодера у RNN постоянны, а не растут с длиной
 # контекста, и для потоковой обработки это удобно. Идея «кодировщик-декодер» не устарела — устарела только
-# рекуррентная реализация для больших моделей. В разделе 11 (полный режим, CPU) `nn.Transformer` того же
-# размера переводит точно {{result 11_seq2seq full.values.transformer_exact_match .1%}} отложенных чисел за
-# {{result 11_seq2seq full.values.transformer_train_s .0f}} с обучения против
-# {{result 11_seq2seq full.values.attention_exact_match .1%}} за {{result 11_seq2seq full.values.attention_train_s .0f}} с у
-# GRU с вниманием: на такой маленькой задаче оба решают её, различие — в цене шага.
+# рекуррентная реализация для больших моделей. В разделе 11 (полный режим, CPU) `nn.Transformer` близкого
+# размера за то же число шагов переводит точно {{result 11_seq2seq full.values.transformer_exact_match .1%}} отложенных чисел за
+# {{result 11_seq2seq full.values.transformer_train_s .0f}} с обучения против {{result 11_seq2seq full.values.attention_exact_match .1%}} за
+# {{result 11_seq2seq full.values.attention_train_s .0f}} с у GRU с вниманием. Шаг у Transformer дешевле, но при
+# этом бюджете шагов задачу решает только GRU с вниманием, а Transformer заметно хуже. Догонит ли он GRU при
+# большем числе шагов, этот замер не показывает.
 # ### END SOLUTION
 
 # %% [markdown]
