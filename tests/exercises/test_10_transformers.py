@@ -188,6 +188,17 @@ def mask_tokens(ids, mask_id, vocab_size, p, rng):
     "generate_tests": {
         "correct": {
             "reference": generating(),
+            "no_grad as a context inside": """
+def generate(model, ids, max_new_tokens, temperature=1.0, top_k=None):
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(ids[:, -model.block_size:])[:, -1] / temperature
+            if top_k is not None:
+                kth = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            ids = torch.cat([ids, torch.multinomial(logits.softmax(-1), 1)], dim=1)
+    return ids
+""",
             "greedy when top_k is 1, sampling otherwise": generating(
                 pick="(logits.argmax(-1, keepdim=True) if top_k == 1 else torch.multinomial(logits.softmax(-1), 1))"),
         },
@@ -196,6 +207,7 @@ def mask_tokens(ids, mask_id, vocab_size, p, rng):
             "whole history fed": generating(window=""),
             "always greedy": generating(pick="logits.argmax(-1, keepdim=True)"),
             "first position's logits": generating().replace("[:, -1]", "[:, 0]", 1),
+            "gradients recorded (no torch.no_grad)": generating().replace("@torch.no_grad()\n", "", 1),
         },
     },
 }
