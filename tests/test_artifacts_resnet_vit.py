@@ -77,6 +77,8 @@ def test_the_experiments_are_recorded():
     experiments = shipped("resnet20")["info"]["experiments"]
     setup = resnet_vit.degradation_setup()
     assert experiments["degradation_setup"] == setup
+    # the trainer runs the degradation nets at the default width with the plain resnet recipe: so must full mode
+    assert resnet_vit.full_cfg()["degradation_width"] == 16 and resnet_vit.full_cfg()["degradation_recipe"] == {}
     runs = {f"{kind}{depth}" for depth in setup["depths"] for kind in ("plain", "resnet")}
     assert set(experiments["degradation"]) == runs
     assert all(len(run["train_loss"]) == setup["epochs"] for run in experiments["degradation"].values())
@@ -85,6 +87,13 @@ def test_the_experiments_are_recorded():
     for model in ("resnet20", "vit"):
         sizes = [p["n_train"] for p in experiments["learning_curve"][model]]
         assert sizes == [*resnet_vit.learning_curve_sizes(), 50000]
+    accuracy = {model: {p["n_train"]: p["test_accuracy"] for p in experiments["learning_curve"][model]}
+                for model in ("resnet20", "vit")}
+    assert [g["n_train"] for g in experiments["curve_gaps"]] == [*resnet_vit.learning_curve_sizes(), 50000]
+    for g in experiments["curve_gaps"]:
+        assert g["gap"] == pytest.approx(accuracy["resnet20"][g["n_train"]] - accuracy["vit"][g["n_train"]], abs=1e-4)
+    assert experiments["degradation_loss_floor"] == pytest.approx(
+        resnet_vit.smoothed_loss_floor(resnet_vit.full_cfg()["resnet"]["label_smoothing"], 10), abs=1e-4)
 
 
 def _jpeg_npz(path, n_train: int, n_test: int) -> None:
@@ -117,3 +126,17 @@ def test_the_trainer_runs_on_tiny_data(chapter, tmp_path):
     assert len(log["epoch"]) == spec.get("epochs", chapter["CFG"][spec["recipe"]]["epochs"])
     assert log["test_accuracy"][-1] is not None and np.isfinite(log["train_loss"]).all()
     assert result["record"]["n_train"] == 32
+
+
+def test_the_loss_floor_under_label_smoothing_is_the_least_reachable_cross_entropy():
+    """The degradation text compares final losses with this floor: it must equal the cross-entropy of the best
+    possible prediction (the smoothed target itself), and any other prediction must do worse."""
+    floor = resnet_vit.smoothed_loss_floor(0.1, 10)
+    target = torch.full((1, 10), 0.01)
+    target[0, 3] = 0.91
+    label = torch.tensor([3])
+    best = torch.nn.functional.cross_entropy(target.log(), label, label_smoothing=0.1).item()
+    assert abs(floor - best) < 1e-6, (floor, best)
+    for other in (torch.randn(5, 10), torch.zeros(1, 10)):
+        loss = torch.nn.functional.cross_entropy(other, label.expand(len(other)), label_smoothing=0.1).item()
+        assert loss > floor

@@ -204,17 +204,27 @@ def experiments() -> dict:
     both = {p["n_train"]: p["test_accuracy"] for p in curve["resnet20"]}
     gaps = {p["n_train"]: both[p["n_train"]] - p["test_accuracy"] for p in curve["vit"] if p["n_train"] in both}
     if gaps:
+        out["curve_gaps"] = [{"n_train": n, "gap": round(g, 4)} for n, g in sorted(gaps.items())]
         out["curve_gap_smallest"] = round(gaps[min(gaps)], 4)
         out["curve_gap_smallest_n"] = min(gaps)
         out["curve_gap_largest"] = round(gaps[max(gaps)], 4)
         out["curve_gap_largest_n"] = max(gaps)
     out["degradation"] = degradation_runs(state_dir())
+    out["degradation_loss_floor"] = round(smoothed_loss_floor(full_cfg()["resnet"]["label_smoothing"], 10), 4)
     # An earlier attempt with another setup, kept beside the current one (its runs under attempt1/)
     if (earlier := degradation_runs(state_dir() / "attempt1")):
         any_run = next(iter(earlier.values()))
         out["degradation_attempt1"] = {"n_train": any_run["n_train"], "epochs": len(any_run["train_loss"]),
                                        "final_train_loss": {k: r["final_train_loss"] for k, r in earlier.items()}}
     return out
+
+
+def smoothed_loss_floor(smoothing: float, classes: int) -> float:
+    """The lowest cross-entropy a model can reach against label-smoothed targets: their entropy. A training loss
+    near it means the training set is fitted, so depths are compared against it, not against zero."""
+    target = np.full(classes, smoothing / classes)
+    target[0] += 1 - smoothing
+    return float(-(target * np.log(target)).sum())
 
 
 def degradation_runs(folder: Path) -> dict:
