@@ -381,7 +381,7 @@ class ReplayBuffer:
 _t_buf = ReplayBuffer(5, 3)
 assert _t_buf.obs.shape == (5, 3) and _t_buf.obs.dtype == np.float32, "obs: массив float32 формы (capacity, obs_dim)"
 assert _t_buf.actions.shape == (5,) and _t_buf.actions.dtype == np.int64, "actions: массив int64 формы (capacity,)"
-assert len(_t_buf) == 0
+assert len(_t_buf) == 0, f"пустой буфер: len = {len(_t_buf)}, а нужно 0"
 _t_buf.add(np.ones(3), 1, 0.5, np.zeros(3), False)
 _t_batch = _t_buf.sample(4, np.random.default_rng(0))
 assert len(_t_batch) == 5, "sample возвращает (obs, actions, rewards, next_obs, terminated)"
@@ -392,12 +392,13 @@ print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 for _t_name in ("next_obs", "rewards", "terminated"):
     assert getattr(_t_buf, _t_name).shape[0] == 5, f"атрибут {_t_name} длины capacity"
-assert _t_buf.rewards.dtype == np.float32 and _t_buf.terminated.dtype == np.float32
+assert _t_buf.rewards.dtype == np.float32 and _t_buf.terminated.dtype == np.float32, \
+    "rewards и terminated хранятся как float32"
 # Only filled slots are sampled.
 _t_buf = ReplayBuffer(100, 2)
 for _t_i in range(3):
     _t_buf.add(np.full(2, _t_i + 1.0), _t_i, float(_t_i), np.full(2, -1.0), _t_i == 2)
-assert len(_t_buf) == 3
+assert len(_t_buf) == 3, f"после трёх add: len = {len(_t_buf)}, а нужно 3"
 _t_o, _t_a, _t_r, _t_n, _t_d = _t_buf.sample(500, np.random.default_rng(1))
 assert set(_t_o[:, 0].tolist()) == {1.0, 2.0, 3.0}, "выбирать можно только заполненные ячейки (и все они должны встречаться)"
 assert torch.equal(_t_a.float() + 1, _t_o[:, 0]) and torch.equal(_t_r, _t_a.float()), "переход хранится целиком в одной ячейке"
@@ -423,7 +424,9 @@ assert torch.equal(_t_s1, _t_s2), "индексы выбирайте перед�
 #
 # Напишите `QNetwork(obs_dim, n_actions, hidden=128)` — модуль `nn.Module`: `Linear(obs_dim, hidden)` → ReLU →
 # `Linear(hidden, hidden)` → ReLU → `Linear(hidden, n_actions)`. На выходе **нет** активации: Q-значения — любые
-# вещественные числа (у CartPole они доходят до ~100), а не вероятности.
+# вещественные числа (у CartPole они доходят до ~100), а не вероятности. Сеть принимает и батч наблюдений формы
+# `(B, obs_dim)`, и одно наблюдение формы `(obs_dim,)` — при выборе действия батча нет (слои `nn.Linear` умеют и
+# то и другое).
 
 # %% grade_id="q_network_impl" solution=true
 class QNetwork(nn.Module):

@@ -245,8 +245,22 @@ class Decoder(nn.Module):
 
 
 # %% grade_id="decoder_tests" points=3
+class _TAttention(nn.Module):
+    """Заглушка внимания для проверки декодера (не Bahdanau, чтобы ошибка в упражнении 2 не стоила баллов здесь):
+    веса — softmax скалярных произведений (W s)·h_j."""
+
+    def __init__(self, hidden_dim):
+        super().__init__()
+        self.proj = nn.Linear(hidden_dim, hidden_dim)
+
+    def forward(self, query, keys, mask):
+        scores = (keys @ self.proj(query)[:, :, None])[..., 0].masked_fill(~mask, -1e9)
+        weights = scores.softmax(-1)
+        return (weights[..., None] * keys).sum(1), weights
+
+
 torch.manual_seed(0)
-_t_dec = Decoder(7, 4, 6, BahdanauAttention(6))
+_t_dec = Decoder(7, 4, 6, _TAttention(6))
 _t_enc_out, _t_mask = torch.randn(2, 5, 6), torch.ones(2, 5, dtype=torch.bool)
 _t_logits, _t_h, _t_w = _t_dec.step(torch.tensor([1, 1]), torch.zeros(2, 6), _t_enc_out, _t_mask)
 utils.assert_shape(_t_logits, (2, 7), "логиты одного шага")
@@ -395,7 +409,9 @@ class _TTable:
         self.table, self.decoder, self.fed = table, self, []
 
     def encode(self, src):
-        return None, torch.arange(len(src), dtype=torch.float)[:, None], None  # «состояние» хранит номер строки
+        # «состояние» хранит номер строки; выходы кодировщика и маска — настоящие тензоры (их можно размножить)
+        return (torch.zeros(len(src), src.shape[1], 1), torch.arange(len(src), dtype=torch.float)[:, None],
+                torch.ones(src.shape, dtype=torch.bool))
 
     def step(self, token, hidden, enc_outputs, mask):
         self.fed.append(token.clone())
@@ -431,6 +447,26 @@ assert len(_t_model.fed) == 3, f"когда все строки закончил
 assert _t_model.fed[0].tolist() == [1, 1], "первый шаг — bos_id"
 assert _t_model.fed[1].tolist() == [5, 4] and _t_model.fed[2][0].item() == 3, \
     "на вход шага идёт собственный ответ предыдущего шага"
+# The state is carried: a stand-in whose state counts the steps and says EOS after three of them.
+class _TCounter:
+    """Заглушка с настоящим состоянием: hidden[:, 0] — число сделанных шагов; токен 5, пока шагов меньше трёх,
+    потом EOS = 2. Декодер, который не передаёт состояние дальше, никогда не дойдёт до EOS."""
+
+    def __init__(self):
+        self.decoder = self
+
+    def encode(self, src):
+        return torch.zeros(len(src), src.shape[1], 1), torch.zeros(len(src), 1), torch.ones(src.shape, dtype=torch.bool)
+
+    def step(self, token, hidden, enc_outputs, mask):
+        logits = torch.zeros(len(token), 8)
+        logits[:, 5] = 3.0
+        logits[:, 2] = torch.where(hidden[:, 0] >= 3, 6.0, 0.0)
+        return logits, hidden + 1, None
+
+
+assert greedy_decode(_TCounter(), torch.zeros(2, 3, dtype=torch.long), 8, 1, 2) == [[5, 5, 5]] * 2, \
+    "состояние, которое вернул step, — вход следующего шага"
 # bos_id and eos_id are arguments.
 _t_table = _t_chain_table([[5, 3, 7]], eos=7)
 _t_table[0, 0] = _t_table[0, 1]  # BOS = 0 now starts the same chain
@@ -496,18 +532,47 @@ def _t_probs_table(rows, vocab):
 
 _t_src = torch.zeros(1, 3, dtype=torch.long)
 _t_model = _TTable(_t_chain_table([[5, 3, 2]]))
-assert beam_search(_t_model, _t_src, 1, 10, 1, 2) == greedy_decode(_t_model, _t_src, 10, 1, 2)[0], \
-    "луч ширины 1 — это жадный выбор"
+_t_out = beam_search(_t_model, _t_src, 1, 10, 1, 2)
+assert _t_out == [5, 3], f"луч ширины 1 идёт по самым вероятным символам: ожидалось [5, 3], получено {_t_out}"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Beam size 1 equals greedy on a random table too.
+class _TCounterBeam:
+    """Заглушка с настоящим состоянием: hidden[:, 0] — число шагов; токен 5 (и чуть менее вероятный 6), пока шагов
+    меньше трёх, потом EOS = 2."""
+
+    def __init__(self):
+        self.decoder = self
+
+    def encode(self, src):
+        return torch.zeros(len(src), src.shape[1], 1), torch.zeros(len(src), 1), torch.ones(src.shape, dtype=torch.bool)
+
+    def step(self, token, hidden, enc_outputs, mask):
+        logits = torch.zeros(len(token), 8)
+        logits[:, 5], logits[:, 6] = 3.0, 2.0
+        logits[:, 2] = torch.where(hidden[:, 0] >= 3, 6.0, -3.0)
+        return logits, hidden + 1, None
+
+
+# Beam size 1 is greedy on a random table too (the reference greedy is written here, not the student's).
+def _t_greedy_reference(table, max_len, bos, eos):
+    out, prev = [], bos
+    for _ in range(max_len):
+        prev = int(table[0, prev].argmax())
+        if prev == eos:
+            break
+        out.append(prev)
+    return out
+
+
 torch.manual_seed(0)
-_t_model = _TTable(torch.randn(1, 8, 8) * 2)
-assert beam_search(_t_model, _t_src, 1, 7, 1, 2) == greedy_decode(_t_model, _t_src, 7, 1, 2)[0], \
+_t_table = torch.randn(1, 8, 8) * 2
+assert beam_search(_TTable(_t_table), _t_src, 1, 7, 1, 2) == _t_greedy_reference(_t_table, 7, 1, 2), \
     "луч ширины 1 — это жадный выбор (случайная таблица)"
+# The state is carried along each beam (a stand-in whose state counts steps; EOS after three).
+assert beam_search(_TCounterBeam(), _t_src, 2, 8, 1, 2) == [5, 5, 5], \
+    "состояние, которое вернул step для луча, — вход следующего шага этого луча"
 # A wide beam finds what greedy misses: BOS -> 3 (0.5) is a dead end, BOS -> 4 (0.4) -> EOS (0.95) is better.
 _t_model = _TTable(_t_probs_table({1: {3: 0.5, 4: 0.4}, 3: {2: 0.3, 5: 0.3, 6: 0.3}, 4: {2: 0.95}}, 30))
-assert greedy_decode(_t_model, _t_src, 5, 1, 2)[0][0] == 3
 assert beam_search(_t_model, _t_src, 3, 5, 1, 2) == [4], "луч должен найти ответ [4] с большей вероятностью"
 # Log-probabilities, not probabilities: 3 (0.9) then EOS (0.05) sums more probability than 4 (0.08) then EOS (0.8),
 # but its probability, the product, is smaller.

@@ -89,7 +89,7 @@ def greedy_decode(model, src, max_len, bos_id, eos_id):
     token = torch.full((len(src),), bos_id, dtype=torch.long, device=src.device)
     out, done = [[] for _ in range(len(src))], [False] * len(src)
     for _ in range({steps}):
-        logits, hidden, _ = model.decoder.step({fed}, hidden, enc_outputs, mask)
+        logits, {state_out}, _ = model.decoder.step({fed}, hidden, enc_outputs, mask)
         choice = logits.argmax(-1)
         {feed_back}
         for i, t in enumerate(choice.tolist()):
@@ -100,7 +100,7 @@ def greedy_decode(model, src, max_len, bos_id, eos_id):
         {stop}
     return out
 """
-GOOD_GREEDY = dict(steps="max_len", fed="token", feed_back="token = choice", finished="t == eos_id",
+GOOD_GREEDY = dict(steps="max_len", fed="token", state_out="hidden", feed_back="token = choice", finished="t == eos_id",
                    stop="if all(done):\n            break")
 greedy = variants(GREEDY, GOOD_GREEDY)
 
@@ -116,7 +116,7 @@ def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=1
             logits, new_state, _ = model.decoder.step(token, state, enc_outputs, mask)
             top = {scores}[0].topk(min(beam_size, logits.shape[-1]))
             for s, t in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                candidates.append((tokens + [t], score + s, new_state))
+                candidates.append((tokens + [t], score + s, {carried}))
         candidates.sort(key=lambda c: c[1], reverse=True)
         beams = []
         for tokens, score, state in candidates[:{keep}]:
@@ -129,7 +129,39 @@ def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=1
     finished += [(tokens, score / len(tokens) ** length_penalty) for tokens, score, _ in beams]
     return max(finished, key=lambda f: f[1])[0]
 """
-GOOD_BEAM = dict(scores="logits.log_softmax(-1)", keep="beam_size", final="score / len(tokens) ** length_penalty")
+GOOD_BEAM = dict(scores="logits.log_softmax(-1)", keep="beam_size", final="score / len(tokens) ** length_penalty",
+                 carried="new_state")
+
+# All beams in one batch: one decoder step per length, the global top-k over (beam, token), states reindexed.
+BATCHED_BEAM = """
+@torch.no_grad()
+def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=1.0):
+    enc_outputs, hidden, mask = model.encode(src)
+    tokens, scores, finished = [[]], torch.zeros(1), []
+    for _ in range(max_len):
+        n = len(tokens)
+        last = torch.tensor([t[-1] if t else bos_id for t in tokens])
+        logits, hidden, _ = model.decoder.step(last, hidden.expand(n, -1) if len(hidden) != n else hidden,
+                                               enc_outputs.expand(n, *enc_outputs.shape[1:]), mask.expand(n, -1))
+        vocab = logits.shape[-1]
+        total = (scores[:, None] + logits.log_softmax(-1)).flatten()
+        top = total.topk(min(beam_size, total.numel()))
+        kept, kept_scores, rows = [], [], []
+        for s, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+            b, t = divmod(index, vocab)
+            if t == eos_id:
+                finished.append((tokens[b], s / (len(tokens[b]) + 1) ** length_penalty))
+            else:
+                kept.append(tokens[b] + [t])
+                kept_scores.append(s)
+                rows.append(b)
+        tokens, scores = kept, torch.tensor(kept_scores)
+        if not rows:
+            break
+        hidden = hidden[rows]
+    finished += [(t, s / len(t) ** length_penalty) for t, s in zip(tokens, scores.tolist(), strict=True)]
+    return max(finished, key=lambda f: f[1])[0]
+"""
 
 
 def stand_in_models() -> str:
@@ -228,25 +260,23 @@ EXERCISES = {
             "does not stop when all rows are done": greedy(stop="pass"),
             "EOS kept in the answer": greedy(finished="False", stop="if all(x and x[-1] == eos_id for x in out):\n"
                                                                     "            break"),
+            "state not carried between steps": greedy(state_out="_"),
         },
     },
     "beam_tests": {
         "correct": {
             "reference": beam(),
+            "all beams batched in one step": stand_in_models() + greedy() + BATCHED_BEAM,
         },
         "wrong": {
             "summed probabilities instead of log-probabilities": beam(scores="logits.softmax(-1)"),
             "scores not length-aware": beam(final="score"),
             "only one beam kept": beam(keep="1"),
+            "state not carried along the beam": beam(carried="state"),
         },
     },
 }
-KNOWN_TO_SPILL = {
-    ('attention_tests', 'query ignored'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('greedy_tests', 'own answers not fed back'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('greedy_tests', 'EOS never stops a row'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('greedy_tests', 'EOS kept in the answer'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-}
+KNOWN_TO_SPILL: dict = {}
 
 (test_correct_implementations_pass, test_plausible_mistakes_are_rejected,
  test_every_exercise_lists_at_least_three_mistakes, test_mistakes_cost_only_their_own_exercise) = exercise_tests(
