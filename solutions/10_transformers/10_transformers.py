@@ -179,32 +179,46 @@ utils.assert_shape(_t_out, (2, 5, 12), "выход многоголового в
 utils.assert_shape(_t_w, (2, 3, 5, 5), "веса: (B, heads, T, T)")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-def _t_reference(mha, dim, heads):
-    """nn.MultiheadAttention with the weights of ``mha`` copied in."""
-    ref = nn.MultiheadAttention(dim, heads, batch_first=True)
-    with torch.no_grad():
-        ref.in_proj_weight.copy_(torch.cat([mha.q.weight, mha.k.weight, mha.v.weight]))
-        ref.in_proj_bias.copy_(torch.cat([mha.q.bias, mha.k.bias, mha.v.bias]))
-        ref.out_proj.weight.copy_(mha.out.weight)
-        ref.out_proj.bias.copy_(mha.out.bias)
-    return ref
+# Exercise 1's functions are swapped for references while these tests run: a mistake there costs no points here.
+def _t_sdpa(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    return weights @ v, weights
 
 
-torch.manual_seed(1)
-for _t_dim, _t_heads in ((16, 4), (12, 2), (8, 1)):
-    _t_mha = MultiHeadAttention(_t_dim, _t_heads)
-    _t_ref = _t_reference(_t_mha, _t_dim, _t_heads)
-    _t_x = torch.randn(3, 7, _t_dim)
-    _t_out, _t_w = _t_mha(_t_x)
-    _t_expected, _t_expected_w = _t_ref(_t_x, _t_x, _t_x, average_attn_weights=False)
-    utils.assert_close(_t_out, _t_expected, f"dim {_t_dim}, {_t_heads} голов: сравнение с nn.MultiheadAttention",
-                       atol=1e-5)
-    utils.assert_close(_t_w, _t_expected_w, f"веса голов, dim {_t_dim}, {_t_heads} голов", atol=1e-5)
-    # The causal mask: PyTorch's mask says True where attention is NOT allowed.
-    _t_out, _ = _t_mha(_t_x, causal_mask(7))
-    _t_expected, _ = _t_ref(_t_x, _t_x, _t_x, attn_mask=~causal_mask(7))
-    utils.assert_close(_t_out, _t_expected, f"с причинной маской, {_t_heads} голов", atol=1e-5)
-assert _t_mha.weights is not None and _t_mha.weights.shape == (3, 1, 7, 7), "веса сохраняются в self.weights"
+_t_student = scaled_dot_product_attention, causal_mask
+scaled_dot_product_attention, causal_mask = _t_sdpa, lambda n: torch.ones(n, n, dtype=torch.bool).tril()
+try:
+    def _t_reference(mha, dim, heads):
+        """nn.MultiheadAttention with the weights of ``mha`` copied in."""
+        ref = nn.MultiheadAttention(dim, heads, batch_first=True)
+        with torch.no_grad():
+            ref.in_proj_weight.copy_(torch.cat([mha.q.weight, mha.k.weight, mha.v.weight]))
+            ref.in_proj_bias.copy_(torch.cat([mha.q.bias, mha.k.bias, mha.v.bias]))
+            ref.out_proj.weight.copy_(mha.out.weight)
+            ref.out_proj.bias.copy_(mha.out.bias)
+        return ref
+
+
+    torch.manual_seed(1)
+    for _t_dim, _t_heads in ((16, 4), (12, 2), (8, 1)):
+        _t_mha = MultiHeadAttention(_t_dim, _t_heads)
+        _t_ref = _t_reference(_t_mha, _t_dim, _t_heads)
+        _t_x = torch.randn(3, 7, _t_dim)
+        _t_out, _t_w = _t_mha(_t_x)
+        _t_expected, _t_expected_w = _t_ref(_t_x, _t_x, _t_x, average_attn_weights=False)
+        utils.assert_close(_t_out, _t_expected, f"dim {_t_dim}, {_t_heads} голов: сравнение с nn.MultiheadAttention",
+                           atol=1e-5)
+        utils.assert_close(_t_w, _t_expected_w, f"веса голов, dim {_t_dim}, {_t_heads} голов", atol=1e-5)
+        # The causal mask: PyTorch's mask says True where attention is NOT allowed.
+        _t_out, _ = _t_mha(_t_x, causal_mask(7))
+        _t_expected, _ = _t_ref(_t_x, _t_x, _t_x, attn_mask=~causal_mask(7))
+        utils.assert_close(_t_out, _t_expected, f"с причинной маской, {_t_heads} голов", atol=1e-5)
+    assert _t_mha.weights is not None and _t_mha.weights.shape == (3, 1, 7, 7), "веса сохраняются в self.weights"
+finally:
+    scaled_dot_product_attention, causal_mask = _t_student
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -246,26 +260,46 @@ _t_x = torch.randn(2, 6, 16)
 utils.assert_shape(_t_block(_t_x), (2, 6, 16), "выход блока")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-torch.manual_seed(1)
-for _t_causal in (True, False):
-    _t_block = TransformerBlock(8, 2, 16, causal=_t_causal)
-    with torch.no_grad():
-        for p in _t_block.parameters():
-            p.normal_(0, 0.5)  # LayerNorm weights too: pre-norm and post-norm then differ clearly
-    _t_x = torch.randn(3, 5, 8)
-    _t_h = _t_x + _t_block.attn(_t_block.norm1(_t_x), causal_mask(5) if _t_causal else None)[0]
-    _t_expected = _t_h + _t_block.mlp(_t_block.norm2(_t_h))
-    utils.assert_close(_t_block(_t_x), _t_expected,
-                       f"causal={_t_causal}: x + attn(norm1(x)), затем + mlp(norm2(·)) (pre-norm)", atol=1e-5)
-# Causality of the block: a later token changes no earlier output; without the mask it does.
-_t_block = TransformerBlock(8, 2, 16, causal=True)
-_t_y = _t_x.clone()
-_t_y[:, 4] += 5 * torch.randn(8)  # not a constant shift: LayerNorm would remove it
-utils.assert_close(_t_block(_t_x)[:, :4], _t_block(_t_y)[:, :4], "causal=True: токен 4 не влияет на выходы 0–3",
-                   atol=1e-5)
-_t_block = TransformerBlock(8, 2, 16, causal=False)
-assert not torch.allclose(_t_block(_t_x)[:, :4], _t_block(_t_y)[:, :4], atol=1e-4), (
-    "causal=False: внимание двунаправленное, токен 4 влияет на все выходы")
+# Exercises 1-2 are swapped for references while these tests run: a mistake there costs no points here.
+class _TReferenceAttention(nn.Module):
+    """nn.MultiheadAttention behind the chapter's interface (mask: True where attending is allowed)."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.inner = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.weights = None
+
+    def forward(self, x, mask=None):
+        out, self.weights = self.inner(x, x, x, attn_mask=None if mask is None else ~mask,
+                                       average_attn_weights=False)
+        return out, self.weights
+
+
+_t_student = MultiHeadAttention, causal_mask
+MultiHeadAttention, causal_mask = _TReferenceAttention, lambda n: torch.ones(n, n, dtype=torch.bool).tril()
+try:
+    torch.manual_seed(1)
+    for _t_causal in (True, False):
+        _t_block = TransformerBlock(8, 2, 16, causal=_t_causal)
+        with torch.no_grad():
+            for p in _t_block.parameters():
+                p.normal_(0, 0.5)  # LayerNorm weights too: pre-norm and post-norm then differ clearly
+        _t_x = torch.randn(3, 5, 8)
+        _t_h = _t_x + _t_block.attn(_t_block.norm1(_t_x), causal_mask(5) if _t_causal else None)[0]
+        _t_expected = _t_h + _t_block.mlp(_t_block.norm2(_t_h))
+        utils.assert_close(_t_block(_t_x), _t_expected,
+                           f"causal={_t_causal}: x + attn(norm1(x)), затем + mlp(norm2(·)) (pre-norm)", atol=1e-5)
+    # Causality of the block: a later token changes no earlier output; without the mask it does.
+    _t_block = TransformerBlock(8, 2, 16, causal=True)
+    _t_y = _t_x.clone()
+    _t_y[:, 4] += 5 * torch.randn(8)  # not a constant shift: LayerNorm would remove it
+    utils.assert_close(_t_block(_t_x)[:, :4], _t_block(_t_y)[:, :4], "causal=True: токен 4 не влияет на выходы 0–3",
+                       atol=1e-5)
+    _t_block = TransformerBlock(8, 2, 16, causal=False)
+    assert not torch.allclose(_t_block(_t_x)[:, :4], _t_block(_t_y)[:, :4], atol=1e-4), (
+        "causal=False: внимание двунаправленное, токен 4 влияет на все выходы")
+finally:
+    MultiHeadAttention, causal_mask = _t_student
 ### END HIDDEN TESTS
 
 # %% [markdown]

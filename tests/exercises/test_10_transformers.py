@@ -212,17 +212,7 @@ def generate(model, ids, max_new_tokens, temperature=1.0, top_k=None):
     },
 }
 
-KNOWN_TO_SPILL = {
-    ('attention_tests', 'no sqrt(d_k)'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('attention_tests', 'divided by d_k'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('attention_tests', 'mask after softmax'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('attention_tests', 'softmax over queries'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('attention_tests', 'mask inverted'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('attention_tests', 'upper-triangular causal mask'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('attention_tests', 'large negative that is not enough'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('mha_tests', 'heads split along the wrong axis'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-    ('mha_tests', 'heads merged without the transpose'): "issue 38: a later test cell calls the student's earlier function; needs a stand-in",
-}
+KNOWN_TO_SPILL: dict = {}
 
 (test_correct_implementations_pass, test_plausible_mistakes_are_rejected,
  test_every_exercise_lists_at_least_three_mistakes, test_mistakes_cost_only_their_own_exercise) = exercise_tests(
