@@ -580,17 +580,31 @@ class ExportedTextEncoder(nn.Module):
 
 def load_course_clip(name="clip_mnist"):
     """CLIP курса и запись о его обучении или (None, None), если файла нет. Веса загружаются в ваш
-    TextEncoder, если его слои названы, как в упражнении 2; иначе берётся экспортированный текстовый кодировщик курса."""
+    TextEncoder, если его слои названы, как в упражнении 2, и он считает то же, что кодировщик курса; иначе берётся
+    экспортированный текстовый кодировщик курса."""
     checkpoint = utils.load_checkpoint(f"{name}.pt")
     if checkpoint is None:
         return None, None
     model, state = CLIP(checkpoint["vocab"]), checkpoint["state_dict"]
+    program = torch.export.load(utils.datasets.subset_file(f"checkpoints/{name}_text.pt2")).module()
     try:
         model.load_state_dict(state)
+        # Имена слоёв совпали, но считает ли ваш кодировщик то же самое (например, LayerNorm до подслоя, а не
+        # после; среднее по настоящим токенам)? Сравним с программой курса на нескольких подписях.
+        ids = tokenize(["маленькая тройка слева на синем фоне", "семёрка справа от двойки", "большая девятка"],
+                       checkpoint["vocab"])
+        with torch.no_grad():
+            same = torch.allclose(model.text_encoder.eval()(ids), program(ids), atol=1e-3)
+        if not same:
+            print("Веса курса загрузились в ваш TextEncoder, но он считает не то же, что кодировщик курса (порядок "
+                  "LayerNorm и подслоёв или усреднение отличаются от упражнения 2): берём программу torch.export "
+                  "курса.")
     except (RuntimeError, TypeError):
+        same = False
         print("Ваш TextEncoder устроен не так, как в упражнении 2: текстовый кодировщик курса загружается как "
               "программа torch.export.")
-        program = torch.export.load(utils.datasets.subset_file(f"checkpoints/{name}_text.pt2")).module()
+    if not same:
+        model, state = CLIP(checkpoint["vocab"]), checkpoint["state_dict"]
         model.text_encoder = ExportedTextEncoder(program.to(device))
         model.image_encoder.load_state_dict(state_under(state, "image_encoder."))
         model.text_projection.load_state_dict(state_under(state, "text_projection."))
