@@ -41,7 +41,8 @@ ALLOWED: dict[str, dict[str, str]] = {
                         "10%": "BERT paper's random/kept shares", "100%": "the homework's variant",
                         "2.0": "licence name (Apache-2.0)", "1,1": "nanoGPT's Shakespeare corpus size",
                         "10,7": "nanoGPT's character model size", "1,47": "nanoGPT's reported validation loss",
-                        "0.5": "sampling temperature of the demo"},
+                        "0.5": "sampling temperature of the demo",
+                        "99%": "threshold of a hard softmax row (a definition)", "0,99": "the same threshold"},
 }
 
 

@@ -135,6 +135,41 @@ assert causal_mask(5).sum() == 15, "causal_mask(5): 15 разрешённых п
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# **Деление на $\sqrt{d_k}$ — замер.** Возьмём случайные запросы и ключи с единичной дисперсией компонент (32 ключа
+# на запрос, 256 запросов) и посмотрим на softmax с делением и без: средний наибольший вес строки, долю строк, где
+# у одного ключа больше 99% веса, и медиану нормы градиента весов по логитам (для случайной линейной функции весов —
+# как будто от весов зависит потеря).
+
+# %%
+def softmax_saturation(d_k, scaled, n_keys=32, n_queries=256):
+    """Средний наибольший вес строки softmax, доля «жёстких» строк (наибольший вес > 0,99) и медиана нормы
+    градиента по логитам при размерности d_k."""
+    generator = torch.Generator().manual_seed(d_k)
+    q = torch.randn(n_queries, 1, d_k, generator=generator)
+    k = torch.randn(n_queries, n_keys, d_k, generator=generator)
+    scores = ((q @ k.transpose(-2, -1))[:, 0] / (math.sqrt(d_k) if scaled else 1.0)).requires_grad_()
+    weights = scores.softmax(-1)
+    (weights * torch.randn(weights.shape, generator=generator)).sum().backward()
+    top = weights.max(-1).values
+    return top.mean().item(), (top > 0.99).float().mean().item(), scores.grad.norm(dim=-1).median().item()
+
+
+print("  d_k |  наибольший вес  | доля жёстких строк | медиана градиента")
+print("      | без / с делением |  без / с делением  |  без / с делением")
+for d_k in (16, 64, 256):
+    raw, scaled = softmax_saturation(d_k, False), softmax_saturation(d_k, True)
+    print(f"{d_k:>5} |   {raw[0]:.2f} / {scaled[0]:.2f}    |    {raw[1]:.0%} / {scaled[1]:.0%}      |  "
+          f"{raw[2]:.4f} / {scaled[2]:.4f}")
+utils.record("saturation_max_weight_unscaled_256", raw[0])
+utils.record("saturation_max_weight_scaled_256", scaled[0])
+utils.record("saturation_hard_share_unscaled_256", raw[1])
+utils.record("saturation_grad_ratio_256", scaled[2] / raw[2])
+
+# %% [markdown]
+# Без деления с ростом $d_k$ softmax становится жёстким: у всё большей доли строк почти весь вес у одного ключа, и
+# градиент по логитам у типичной строки падает на порядки; с делением все три числа почти не зависят от $d_k$.
+
+# %% [markdown]
 # ### Упражнение 2: `MultiHeadAttention`
 #
 # Одно внимание усредняет по одному «сходству». **Многоголовое** внимание делит размерность `dim` на `heads`
@@ -1047,8 +1082,13 @@ utils.summary(rows)
 # Если компоненты запросов и ключей независимы, со средним 0 и дисперсией 1, то скалярное произведение $q^\top k$
 # — сумма $d_k$ слагаемых с дисперсией 1, его дисперсия $d_k$, а типичный размах — $\sqrt{d_k}$. Без деления при
 # большом $d_k$ логиты огромные, softmax почти жёсткий: почти весь вес у одного ключа, остальные веса и
-# градиенты по ним почти нулевые, обучение стопорится. Деление на $\sqrt{d_k}$ возвращает дисперсию логитов к 1,
-# и softmax остаётся «мягким» при любой размерности головы.
+# градиенты по ним почти нулевые, обучение стопорится. В замере раздела 1 при $d_k = 256$ без деления наибольший вес
+# строки в среднем {{result 10_transformers fast.values.saturation_max_weight_unscaled_256 .2f}} (с делением —
+# {{result 10_transformers fast.values.saturation_max_weight_scaled_256 .2f}}), у
+# {{result 10_transformers fast.values.saturation_hard_share_unscaled_256 .0%}} строк больше 0,99 веса у одного
+# ключа, а медиана градиента по логитам с делением в {{result 10_transformers fast.values.saturation_grad_ratio_256 .0f}}
+# раз больше. Деление на $\sqrt{d_k}$
+# возвращает дисперсию логитов к 1, и softmax остаётся «мягким» при любой размерности головы.
 # ### END SOLUTION
 
 # %% [markdown]
