@@ -167,7 +167,8 @@ def _choose_source(name: str, source: str) -> str:
 def _subset_message(name: str, n_train: int, n_test: int, reason: str) -> str:
     return (
         f"[данные] {name}: {reason}; используется подмножество из data/ "
-        f"({n_train} обучающих / {n_test} тестовых). Полные данные: `make data`."
+        f"({n_train} обучающих / {n_test} тестовых). Полный набор загружается сам в полном режиме, если есть "
+        "интернет."
     )
 
 

@@ -65,4 +65,5 @@ def summary(rows) -> None:
     width = max(len(label) for _, label, _, _ in rows) + 2
     for name, label, value, spec in rows:
         record(name, value)
-        print(f"{label:<{width}}{format(value, spec)}")
+        # thousands separated by a space, as the course's Russian text writes them (272 474, not 272,474)
+        print(f"{label:<{width}}{format(value, spec).replace(',', ' ')}")

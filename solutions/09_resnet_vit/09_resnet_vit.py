@@ -31,7 +31,8 @@
 # **Время:** около 2,5 часа. Быстрый режим (`FAST_MODE = True` в ячейке подготовки или `COURSE_FAST=1`) — около
 # минуты на CPU: маленькие сети учатся на подмножестве CIFAR-10 из `data/`, а ResNet-20 и ViT курса загружаются
 # готовыми из `data/checkpoints/`. Полный режим на GPU обучает обе модели заново на всех 50 000 картинках. На CPU
-# полный режим тоже загружает их готовыми, но опыты разделов 4 и 8 повторяет в масштабе записей курса: это
+# полный режим тоже загружает их готовыми, но опыт раздела 4 повторяет в масштабе записи курса, а миниатюру
+# раздела 8 — на объёмах до 8 000 картинок: это
 # десятки минут. Без интернета полный режим берёт подмножество из `data/` и печатает, сколько картинок взято.
 
 # %% [markdown]
@@ -329,15 +330,17 @@ utils.record("grad_ratio_plain_deep", gradient_ratio[False])
 utils.record("grad_ratio_resnet_deep", gradient_ratio[True])
 
 # %% [markdown]
-# Градиенты простой глубокой сети у входа **не исчезают, а растут**: с BatchNorm каждый слой в среднем усиливает
-# сигнал ошибки на обратном пути. В записи курса (те же четыре сети, один батч из
+# Градиенты простой глубокой сети у входа **не исчезают, а растут**: с BatchNorm сигнал ошибки на обратном пути
+# к первым слоям становится больше (мы меряем только первый и последний блок — как он растёт между ними, смотрите
+# на графике). В записи курса (те же четыре сети, один батч из
 # {{result checkpoint:cifar10_resnet20.pt experiments.gradient_images}} картинок) норма у первого блока больше, чем
 # у последнего: у простой-56 — в {{result checkpoint:cifar10_resnet20.pt experiments.gradient_ratio.plain56 .0f}}
 # раз, у простой-20 — в {{result checkpoint:cifar10_resnet20.pt experiments.gradient_ratio.plain20 .1f}}, у ResNet-56
 # — в {{result checkpoint:cifar10_resnet20.pt experiments.gradient_ratio.resnet56 .1f}}, у ResNet-20 — в
 # {{result checkpoint:cifar10_resnet20.pt experiments.gradient_ratio.resnet20 .1f}}. Так что трудность глубокой
-# простой сети не в «исчезновении», а в плохо обусловленной задаче оптимизации: шаг, подходящий последним слоям,
-# слишком велик для первых. Обходные пути не делают градиенты совсем ровными, но сжимают их разброс по глубине с
+# простой сети не в «исчезновении»: при разбросе градиентов в сотни раз одна скорость обучения, по-видимому, не может
+# подойти и первым, и последним слоям сразу (это объяснение, а не замер: проверить его можно, например, подбирая
+# скорость обучения по слоям). Обходные пути не делают градиенты совсем ровными, но сжимают их разброс по глубине с
 # сотен раз до единиц — того же порядка, что у мелкой простой сети.
 
 # %% [markdown]
@@ -440,7 +443,7 @@ def fit(model, images, labels, recipe, epochs, augment=True, desc=None):
 # %%
 _subset = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))[:CFG["degradation_images"]]
 _recipe = dict(CFG["resnet"], **CFG["degradation_recipe"])
-print(f"{len(_subset)} обучающих картинок, {CFG['degradation_epochs']} эпох, без аугментации; "
+print(f"обучающих картинок: {len(_subset)}, эпох: {CFG['degradation_epochs']}, без аугментации; "
       f"ширина {CFG['degradation_width']} каналов, батч {_recipe['batch_size']}, пик скорости {_recipe['lr']}")
 degradation = {}
 for depth in CFG["degradation_depths"]:
@@ -503,26 +506,30 @@ plt.show()
 # {{result checkpoint:cifar10_resnet20.pt experiments.degradation.resnet56.final_train_loss .3f}}, ResNet-20 —
 # {{result checkpoint:cifar10_resnet20.pt experiments.degradation.resnet20.final_train_loss .3f}}. Ниже опуститься почти некуда: со сглаживанием меток 0,1
 # потеря не бывает меньше {{result checkpoint:cifar10_resnet20.pt experiments.degradation_loss_floor .3f}} (это энтропия сглаженной метки), так что обе сети
-# практически выучили все {{result checkpoint:cifar10_resnet20.pt experiments.degradation_setup.n_train}} картинок. Строго говоря, ResNet-56 заканчивает
-# чуть выше ResNet-20 — меньше чем на 0,01, то есть в пределах колебаний потери за последние эпохи (видно на
-# графике). Быстрее глубокую сеть остаточная связь не делает: в более коротком прогоне курса
-# ({{result checkpoint:cifar10_resnet20.pt experiments.degradation_attempt1.epochs}} эпох) к концу ResNet-56 отставала от ResNet-20
+# практически выучили все {{result checkpoint:cifar10_resnet20.pt experiments.degradation_setup.n_train}} картинок. Строго говоря, ResNet-56 все последние
+# эпохи держится чуть выше ResNet-20 — на сотые доли: разрыв маленький, но устойчивый, и рядом с разрывом простых
+# сетей он ничтожен. В более коротком прогоне курса ({{result checkpoint:cifar10_resnet20.pt experiments.degradation_attempt1.epochs}} эпох) глубина мешала
+# обеим: ResNet-56 отставала от ResNet-20
 # ({{result checkpoint:cifar10_resnet20.pt experiments.degradation_attempt1.final_train_loss.resnet56 .3f}} против
-# {{result checkpoint:cifar10_resnet20.pt experiments.degradation_attempt1.final_train_loss.resnet20 .3f}}), но простая-56 — куда сильнее
-# ({{result checkpoint:cifar10_resnet20.pt experiments.degradation_attempt1.final_train_loss.plain56 .3f}}).
+# {{result checkpoint:cifar10_resnet20.pt experiments.degradation_attempt1.final_train_loss.resnet20 .3f}}) почти так же, как простая-56 от простой-20
+# ({{result checkpoint:cifar10_resnet20.pt experiments.degradation_attempt1.final_train_loss.plain56 .3f}} против
+# {{result checkpoint:cifar10_resnet20.pt experiments.degradation_attempt1.final_train_loss.plain20 .3f}}). Разница в том, что при более долгом обучении
+# остаточная сеть догоняет мелкую, а простая — нет: остаточная связь не ускоряет глубокую сеть, но убирает тупик.
 #
-# Ваш опыт слева намного короче, а в быстром режиме ещё и устроен иначе (узкие сети, малый батч — см. `CFG`), и
-# строки, напечатанные выше, говорят, что получилось именно у вас: какая глубина закончила выше и насколько упала
-# потеря глубокой сети. За несколько десятков шагов глубокая ResNet обычно ещё не догоняет мелкую — смотрите, учится
-# ли она вообще, и сравните с простой сетью той же глубины. Если и там разница в пределах шума, опирайтесь на запись
-# курса справа и на градиенты из раздела 3: там патология глубокой простой сети видна без всякого обучения.
+# В полном режиме ваш опыт слева повторяет запись курса. В быстром он намного короче и устроен иначе (узкие сети,
+# малый батч — см. `CFG`), и строки, напечатанные выше, говорят, что получилось именно у вас: какая глубина закончила
+# выше и насколько упала потеря глубокой сети. За несколько десятков шагов глубокая ResNet обычно ещё не догоняет
+# мелкую — смотрите, учится ли она вообще, и сравните с простой сетью той же глубины. Если и там разница в пределах
+# шума, опирайтесь на запись курса справа и на градиенты из раздела 3: там патология глубокой простой сети видна
+# без всякого обучения.
 
 # %% [markdown]
 # ## 5. ResNet-20 курса на всём CIFAR-10
 #
 # Модель курса заранее обучена этим же кодом (ваш `resnet_cifar(20)`, рецепт `CFG["resnet"]`: SGD с
 # моментом Нестерова, «один цикл» с пиком 0,2, сглаживание меток 0,1, сдвиги и отражения) на всех 50 000 картинках
-# на CPU. Загрузим её веса в **вашу** сеть и проверим на проверочных картинках из `data/`.
+# на CPU. Загрузим её веса в **вашу** сеть и проверим на проверочных картинках из `data/` (в полном режиме на GPU
+# обе модели курса вместо этого обучаются здесь заново, и ниже — уже они).
 
 # %%
 def load_course_model(checkpoint, build):
@@ -645,6 +652,8 @@ print("Видимые тесты пройдены.")
 torch.manual_seed(1)
 _t_pe = PatchEmbedding(12, 3, 2, 5)
 assert _t_pe.num_patches == 16, "num_patches для 12×12 и патчей 3×3: 16"
+assert isinstance(_t_pe.num_patches, int), (
+    f"num_patches — целое число (int), а не {type(_t_pe.num_patches).__name__}: им задают размер pos_embed в ViT")
 assert isinstance(_t_pe.proj, nn.Conv2d) and _t_pe.proj.kernel_size == (3, 3) and _t_pe.proj.stride == (3, 3), (
     "proj = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)")
 _t_x = torch.randn(3, 2, 12, 12)
@@ -717,7 +726,7 @@ class _t_StandInPatches(nn.Module):
 
     def __init__(self, image_size, patch_size, in_channels, dim):
         super().__init__()
-        self.num_patches = (image_size // patch_size) ** 2
+        self.num_patches = len(range(0, image_size - patch_size + 1, patch_size)) ** 2  # так же, но другим способом
         self.codes = nn.Parameter(torch.randn(self.num_patches, dim))
         self.mix = nn.Linear(in_channels, dim)
 
@@ -745,8 +754,8 @@ assert isinstance(_t_vit.blocks, nn.Sequential) and len(_t_vit.blocks) == 3 and 
     isinstance(b, EncoderBlock) for b in _t_vit.blocks), "blocks — nn.Sequential из depth блоков EncoderBlock"
 assert isinstance(_t_vit.cls_token, nn.Parameter) and isinstance(_t_vit.pos_embed, nn.Parameter), (
     "cls_token и pos_embed — обучаемые nn.Parameter")
-assert float(_t_vit.cls_token.abs().max()) == 0, "cls_token в начале — нули"
-assert 0.01 < float(_t_vit.pos_embed.std()) < 0.04, "pos_embed — случайные числа с отклонением 0,02"
+assert _t_vit.cls_token.abs().max().item() == 0, "cls_token в начале — нули"
+assert 0.01 < _t_vit.pos_embed.std().item() < 0.04, "pos_embed — случайные числа с отклонением 0,02"
 # The course ViT's own parameters (without the patch projection, whose 6 272 weights belong to exercise 2).
 _t_course = _t_make_vit(32, 4, 3, 10, 128, 6, 4, 256)
 assert sum(p.numel() for n, p in _t_course.named_parameters() if not n.startswith("patch_embed")) == 804874, (
@@ -843,7 +852,7 @@ utils.record("pos_embed_cosine_neighbours", _neighbours)
 utils.record("pos_embed_cosine_far", _far)
 
 # %% [markdown]
-# Сравните два напечатанных числа: если у соседних патчей вложения заметно похожее, чем у далёких, то двумерную
+# Сравните два напечатанных числа: если у соседних патчей вложения заметно более похожи, чем у далёких, то двумерную
 # структуру картинки ViT выучил из данных — ему её никто не сообщал. У свёрточной сети она встроена в архитектуру (ядро 3×3 видит только соседей) — это и есть
 # **индуктивное смещение**, которого у ViT нет.
 
@@ -887,11 +896,12 @@ def layout_step_seconds(memory_format, steps=3, batch_size=64):
 
 
 step_seconds = {"ResNet-20": time_steps(resnet_cifar(20), CFG["resnet"]), "ViT": time_steps(ViT(**VIT_CONFIG), CFG["vit"])}
-print(f"параметров: ResNet-20 — {n_params(resnet):,}, ViT — {n_params(vit):,}".replace(",", " "))
+print(f"параметров: ResNet-20 — {n_params(resnet):_}; ViT — {n_params(vit):_}".replace("_", " "))
 print("секунд на шаг обучения (батч 64) на этой машине: " + ", ".join(f"{k} {v:.3f}" for k, v in step_seconds.items()))
 utils.record("step_seconds_ratio_vit_resnet", step_seconds["ViT"] / step_seconds["ResNet-20"])
 layout_speedup = layout_step_seconds(torch.contiguous_format) / layout_step_seconds(torch.channels_last)
-print(f"ResNet-20 в channels_last быстрее обычного формата в {layout_speedup:.2f} раза (на этой машине)")
+print(f"ResNet-20: шаг в channels_last занимает {1 / layout_speedup:.2f} времени шага в обычном формате "
+      f"({'быстрее' if layout_speedup > 1 else 'не быстрее'}, на этой машине)")
 utils.record("channels_last_speedup_resnet20", layout_speedup)
 if experiments:
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -914,13 +924,13 @@ if experiments:
 # 12 каналов и ViT с двумя блоками размерности 48 (параметров у них почти поровну, см. печать ниже) на нескольких
 # сотнях и тысячах картинок (в быстром режиме — из подмножества `data/`, поэтому проверка — на его проверочных
 # картинках). В быстром режиме эпох всего несколько, и на самых малых наборах обе модели недалеко от случайного
-# угадывания (10%): порядок между ними там решает случай, смотрите на наибольший объём. В полном режиме объёмы и
-# эпохи — как у записи курса.
+# угадывания (10%): порядок между ними там решает случай, смотрите на наибольший объём. В полном режиме объёмы —
+# до 8 000 картинок и по 30 эпох обеим маленьким моделям (см. `CFG`), но модели те же маленькие: это не запись курса.
 
 # %%
 mini_curve = {"ResNet-8": [], "маленький ViT": []}
-print(f"параметров: ResNet-8 — {n_params(resnet_cifar(8, width=CFG['tiny_resnet_width'])):,}, "
-      f"маленький ViT — {n_params(ViT(**CFG['tiny_vit'])):,}".replace(",", " "))
+print(f"параметров: ResNet-8 — {n_params(resnet_cifar(8, width=CFG['tiny_resnet_width'])):_}; "
+      f"маленький ViT — {n_params(ViT(**CFG['tiny_vit'])):_}".replace("_", " "))
 _order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(1))
 for size in sorted({min(size, len(x_train)) for size in CFG["mini_curve_sizes"]}):
     part = _order[:size]
@@ -941,8 +951,9 @@ utils.record("mini_curve_vit_largest", mini_curve["маленький ViT"][-1])
 # свёрточная сеть быстро использует каждую новую тысячу картинок, а ViT отстаёт всё сильнее — до {{result checkpoint:cifar10_resnet20.pt experiments.curve_gaps.2.n_train ,d}}; от
 # {{result checkpoint:cifar10_resnet20.pt experiments.curve_gaps.2.n_train ,d}} к {{result checkpoint:cifar10_resnet20.pt experiments.curve_gaps.3.n_train ,d}} ViT прибавляет больше ({{result checkpoint:cifar10_resnet20.pt experiments.learning_curve.vit.2.test_accuracy .1%}} → {{result checkpoint:cifar10_resnet20.pt experiments.learning_curve.vit.3.test_accuracy .1%}}), чем ResNet-20
 # ({{result checkpoint:cifar10_resnet20.pt experiments.learning_curve.resnet20.2.test_accuracy .1%}} → {{result checkpoint:cifar10_resnet20.pt experiments.learning_curve.resnet20.3.test_accuracy .1%}}), и разрыв сокращается. Свёртка «знает» заранее, что соседние
-# пиксели связаны и что один и тот же узор может быть в любом месте картинки; ViT должен выучить это из примеров
-# (мы видели это по позиционным вложениям). Четыре точки одного прогона на каждый объём — не закон: другой рецепт
+# пиксели связаны: на каждом слое ядро 3×3 смотрит только на соседей. ViT применяет одну и ту же проекцию к каждому
+# патчу, но с первого слоя любой патч смотрит на любой, а какие патчи соседние, знает только по выученным
+# позиционным вложениям (мы видели это в разделе 7). Четыре точки одного прогона на каждый объём — не закон: другой рецепт
 # (больше эпох ViT на малых наборах, сильнее аугментация) сдвинет их.
 #
 # Время: эпоха ViT курса на CPU (один поток) шла {{result checkpoint:cifar10_vit.pt seconds_per_epoch .0f}} с

@@ -189,6 +189,7 @@ class PatchEmbedding(nn.Module):
             "reshape instead of transpose": patches(
                 tokens="self.proj(x).flatten(2).reshape(x.shape[0], -1, self.proj.out_channels)"),
             "num_patches not squared": patches(num_patches="image_size // patch_size"),
+            "num_patches a float (true division)": patches(num_patches="(image_size / patch_size) ** 2"),
             "overlapping patches (stride 1)": patches(stride="1",
                                                       num_patches="(image_size - patch_size + 1) ** 2"),
         },
