@@ -44,6 +44,8 @@ CFG = dict(
     test_numbers=utils.by_mode(500, 5000),
     d_model=utils.by_mode(32, 48),
     transformer_lr=utils.by_mode(3e-3, 2e-3),
+    sampling=0.25,  # scheduled sampling в разделе 8: доля собственных входов декодера к концу обучения
+    scheduled_run=utils.by_mode(False, True),  # в быстром режиме модель без внимания почти ничему не учится
 )
 PAD_ID = 0
 
@@ -645,7 +647,7 @@ print(_src.shape, _tgt_in.tolist(), _tgt_out.tolist())
 #
 # Параметр `sampling` включает **scheduled sampling**: на каждом шаге декодера с вероятностью, растущей от 0 до
 # `sampling`, на вход идёт не верный предыдущий символ, а собственный выбор модели — как на выводе. Здесь он выключен
-# (`sampling=0`); попробовать его — в домашнем задании.
+# (`sampling=0`); в разделе 8 его измерим на модели без внимания.
 
 # %%
 import time
@@ -747,6 +749,81 @@ print(f"{'все':<14}" + "".join(f"{h.mean():>16.1%}" for h in hits.values()) +
 # разрыв уже виден.
 
 # %% [markdown]
+# **Что скрывает teacher forcing — замер.** Точное совпадение со «шпаргалкой» (верный предыдущий символ на каждом
+# шаге) и без неё одинаково: пока модель не ошиблась, жадный вывод и teacher forcing видят один и тот же префикс.
+# Разница начинается **после первой ошибки**. Для каждого отложенного числа, где модель ошиблась, возьмём символы
+# после первой ошибки и сравним, сколько из них верны, когда на вход идёт верный префикс (как на обучении) и когда —
+# собственный, уже ошибочный (как на выводе). Это и есть exposure bias.
+
+# %%
+@torch.no_grad()
+def after_first_error(model, numbers):
+    """(доля верных символов после первой ошибки при верном префиксе, то же при собственном префиксе, число ответов
+    с ошибкой не на последнем символе)."""
+    model.eval()
+    src, tgt_in, tgt_out = make_batch(numbers)
+    forced = model(src.to(device), tgt_in.to(device)).argmax(-1).cpu()
+    free = greedy_decode(model, src.to(device), 12, BOS_ID, EOS_ID)
+    forced_right, free_right, cases = [], [], 0
+    for target, row_forced, row_free in zip(tgt_out.tolist(), forced.tolist(), free, strict=True):
+        target = [t for t in target if t != PAD_ID]  # цифры и [EOS]
+        row_free = row_free + [EOS_ID]
+        wrong = [k for k, t in enumerate(target) if row_forced[k] != t]
+        if not wrong or wrong[0] == len(target) - 1:
+            continue
+        cases += 1
+        for k in range(wrong[0] + 1, len(target)):
+            forced_right.append(row_forced[k] == target[k])
+            free_right.append(k < len(row_free) and row_free[k] == target[k])
+    return float(np.mean(forced_right)), float(np.mean(free_right)), cases
+
+
+for name, key in (("без внимания", "plain"), ("с вниманием", "attention")):
+    forced, free, cases = after_first_error(models[name], test_numbers)
+    print(f"{name:<14} после первой ошибки верно: с верным префиксом {forced:.1%}, со своим {free:.1%} "
+          f"({cases} ответов с ошибкой)")
+    utils.record(f"{key}_after_error_forced", forced)
+    utils.record(f"{key}_after_error_free", free)
+
+# %% [markdown]
+# В полном режиме у модели без внимания после первой ошибки верны {{result 11_seq2seq full.values.plain_after_error_forced .1%}} следующих символов,
+# когда на вход идёт верный префикс, и только {{result 11_seq2seq full.values.plain_after_error_free .1%}} — когда свой: одна ошибка сбивает всё, что
+# идёт за ней, а потеря на обучении (всегда с верным префиксом) этого не видит. У модели с вниманием —
+# {{result 11_seq2seq full.values.attention_after_error_forced .1%}} против {{result 11_seq2seq full.values.attention_after_error_free .1%}}, но ошибок у неё почти нет (точность
+# {{result 11_seq2seq full.values.attention_exact_match .1%}}), и эти доли посчитаны по горстке ответов. В быстром режиме (у вас выше) обе модели
+# недоучены, и разрыв того же знака.
+
+# %% [markdown]
+# **Scheduled sampling — замер.** Обучим модель без внимания ещё раз, тем же числом шагов, но с `sampling` из `CFG`:
+# к концу обучения каждый четвёртый вход декодера — его собственный предыдущий выбор. Если exposure bias мешает, у
+# такой модели символы после первой ошибки должны быть верны чаще, а точность — выше.
+
+# %%
+if CFG["scheduled_run"]:
+    torch.manual_seed(0)
+    scheduled_model = build_model(attention=False)
+    train_seq2seq(scheduled_model, sampling=CFG["sampling"], name="без внимания, scheduled sampling")
+    scheduled_exact = float(np.mean(exact_matches(scheduled_model, test_numbers)))
+    forced, free, cases = after_first_error(scheduled_model, test_numbers)
+    print(f"без внимания, teacher forcing:     точно {hits['без внимания'].mean():.1%}")
+    print(f"без внимания, scheduled sampling:  точно {scheduled_exact:.1%}; после первой ошибки верно: с верным "
+          f"префиксом {forced:.1%}, со своим {free:.1%} ({cases} ответов с ошибкой)")
+    utils.record("plain_scheduled_exact_match", scheduled_exact)
+    utils.record("plain_scheduled_after_error_forced", forced)
+    utils.record("plain_scheduled_after_error_free", free)
+else:
+    print("Быстрый режим: за 300 шагов модель без внимания почти ничему не учится, сравнивать нечего — замер "
+          "выполняется в полном режиме (его числа — в тексте ниже).")
+
+# %% [markdown]
+# В записанном полном запуске scheduled sampling сделал то, для чего задуман, но не больше: после первой ошибки модель
+# со своим префиксом ошибается реже ({{result 11_seq2seq full.values.plain_scheduled_after_error_free .1%}} верных символов против
+# {{result 11_seq2seq full.values.plain_after_error_free .1%}} у обученной с teacher forcing), а точность целиком не выросла
+# ({{result 11_seq2seq full.values.plain_scheduled_exact_match .1%}} против {{result 11_seq2seq full.values.plain_exact_match .1%}}): часть обучения модель училась на своих
+# неверных входах, а не на верных. Это один запуск каждой модели; разница точностей — порядка процента, и её знак на
+# другом сиде может смениться.
+
+# %% [markdown]
 # ## 9. Куда смотрит внимание
 #
 # Для нескольких отложенных чисел нарисуем веса внимания каждого шага декодера: строка — выписанная цифра, столбец —
@@ -800,6 +877,16 @@ for name, model in models.items():
                                                                                       strict=True)]))
     beam_table[name] = row
     print(f"{name:<14}" + "  ".join(f"{k}: {v:.1%}" for k, v in row.items()))
+# Поправка на длину: луч 5 модели без внимания (она ошибается чаще) с length_penalty = 1 и 0 (сумма логарифмов
+# без деления на длину)
+for penalty in (1.0, 0.0):
+    answers = [decode_digits(beam_search(models["без внимания"], make_batch([n])[0].to(device), 5, 12, BOS_ID, EOS_ID,
+                                         length_penalty=penalty)) for n in beam_numbers]
+    exact = np.mean([a == str(n) for a, n in zip(answers, beam_numbers, strict=True)])
+    short = np.mean([len(a) < len(str(n)) for a, n in zip(answers, beam_numbers, strict=True)])
+    print(f"без внимания, луч 5, length_penalty = {penalty:g}: точно {exact:.1%}, ответ короче верного {short:.1%}")
+    utils.record(f"plain_beam5_penalty{penalty:g}_exact_match", float(exact))
+    utils.record(f"plain_beam5_penalty{penalty:g}_short", float(short))
 
 # %% [markdown]
 # В быстром режиме недоученная модель с вниманием переводит жадно {{result 11_seq2seq fast.values.attention_greedy_beam_subset .1%}},
@@ -810,6 +897,13 @@ for name, model in models.items():
 # полном режиме модель почти не ошибается, и лучу почти нечего исправлять: жадно
 # {{result 11_seq2seq full.values.attention_greedy_beam_subset .1%}}, лучом 3 и 5 — {{result 11_seq2seq full.values.attention_beam3_exact_match .1%}} и
 # {{result 11_seq2seq full.values.attention_beam5_exact_match .1%}}. Цена луча ширины $k$ — $k$ шагов декодера вместо одного.
+#
+# **Поправка на длину.** Без деления на длину (`length_penalty = 0`) луч сравнивает готовые ответы по сумме
+# логарифмов, и короткие выигрывают: у модели без внимания (лучом 5) ответов короче верного стало
+# {{result 11_seq2seq full.values.plain_beam5_penalty0_short .1%}} против {{result 11_seq2seq full.values.plain_beam5_penalty1_short .1%}} с поправкой в полном режиме и
+# {{result 11_seq2seq fast.values.plain_beam5_penalty0_short .1%}} против {{result 11_seq2seq fast.values.plain_beam5_penalty1_short .1%}} в быстром, а точность почти не
+# изменилась ({{result 11_seq2seq full.values.plain_beam5_penalty0_exact_match .1%}} против {{result 11_seq2seq full.values.plain_beam5_penalty1_exact_match .1%}}): на этой
+# задаче длина ответа почти всегда ясна из входа, и эффект мал.
 
 # %% [markdown]
 # ## 11. Мост к главе 10: та же задача на `nn.Transformer`
@@ -915,9 +1009,12 @@ utils.summary(rows)
 # На обучении декодер на каждом шаге получает верный предыдущий символ, поэтому он никогда не видит последствий
 # своих ошибок: потеря меряет, насколько хорошо модель продолжает **верный** префикс. На выводе префикс — её
 # собственные ответы; одна ошибка даёт вход, какого на обучении не было, и ошибки накапливаются (exposure bias).
-# Поэтому качество перевода надо мерить декодированием (точным совпадением), а не потерей. Scheduled sampling
-# постепенно, с растущей вероятностью, подаёт на обучении вместо верного символа собственный ответ модели, и она
-# учится продолжать и после своих ошибок.
+# В замере главы (полный режим) у модели без внимания после первой ошибки верны {{result 11_seq2seq full.values.plain_after_error_forced .1%}}
+# следующих символов с верным префиксом и {{result 11_seq2seq full.values.plain_after_error_free .1%}} — со своим. Поэтому качество перевода надо
+# мерить декодированием (точным совпадением), а не потерей. Scheduled sampling постепенно, с растущей вероятностью,
+# подаёт на обучении вместо верного символа собственный ответ модели, и она учится продолжать и после своих ошибок:
+# в замере главы доля верных символов после ошибки выросла до {{result 11_seq2seq full.values.plain_scheduled_after_error_free .1%}}, но точность
+# целиком — нет ({{result 11_seq2seq full.values.plain_scheduled_exact_match .1%}} против {{result 11_seq2seq full.values.plain_exact_match .1%}}, один запуск).
 # ### END SOLUTION
 
 # %% [markdown]
