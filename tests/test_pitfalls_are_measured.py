@@ -1,9 +1,9 @@
 """A pitfall a chapter measures must differ from the correct run it is compared with (issue 38 §3, §6).
 
 When a chapter says "this common mistake costs you X" and records both runs, a recorded pitfall equal to the
-correct run means the measurement did not exercise the mistake (the 06 truncation run once was bit-identical to
-the correct one): the chapter then teaches a claim its own record does not support. Each row names the results
-file, the pitfall's key and the correct run's key; every mode recorded with both is checked.
+correct run means the measurement did not exercise the mistake (06's truncation run, before its 100-step limit,
+was bit-identical to the correct one): the chapter then teaches a claim its own record does not support. Each row
+names the results file, the pitfall's key and the correct run's key; every mode recorded with both is checked.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tools import records
 PITFALLS = [
     ("06_dqn", "replay_per_episode_greedy", "dqn_greedy_median"),
     ("06_dqn", "reinforce_greedy_median", "reinforce_baseline_greedy_median"),
-    ("06_dqn", "truncation_as_termination_greedy", "dqn_greedy_median"),
+    ("06_dqn", "limit_truncation_start_value", "limit_ours_start_value"),
     ("09_resnet_vit", "degradation_plain_deep", "degradation_resnet_deep"),
     ("09_resnet_vit", "grad_ratio_plain", "grad_ratio_resnet"),
     ("10_transformers", "saturation_max_weight_unscaled_256", "saturation_max_weight_scaled_256"),
@@ -27,10 +27,7 @@ PITFALLS = [
     ("11_seq2seq", "plain_scheduled_after_error_free", "plain_after_error_free"),  # the remedy must differ too
 ]
 # Pitfalls whose measurement is known not to show the effect yet; strict, so a fix must remove the entry.
-KNOWN_NULL = {
-    ("06_dqn", "truncation_as_termination_greedy"): "issue 38 §3: with CartPole's 500-step limit few transitions "
-    "are truncated and both runs reach the cap; needs a shorter limit (e.g. 100 steps) and Q(s0) recorded",
-}
+KNOWN_NULL: dict = {}
 
 
 def _params():

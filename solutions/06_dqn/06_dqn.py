@@ -51,6 +51,7 @@ CFG = dict(
     # DQN (CartPole-v1)
     dqn_steps=utils.by_mode(8000, 30000),  # шагов среды на один запуск
     dqn_seeds=utils.by_mode((0,), (0, 1, 2)),
+    short_limit=100,  # лимит времени эпизода для замера «обрыв по времени = конец» в разделе 6
     hidden=128,
     buffer_size=50000,
     batch_size=128,
@@ -530,7 +531,7 @@ assert all(p.grad is None for p in _t_tq.parameters()), "цель считайт
 #
 # Весь алгоритм — один цикл по шагам среды, все гиперпараметры — в `CFG` (в духе CleanRL). Три варианта цикла
 # понадобятся в разделе 6: `"ours"` — правильный; `"replay_per_episode"` — как во многих учебных реализациях, один
-# градиентный шаг в конце каждого эпизода; `"truncation_as_termination"` — обрыв по лимиту 500 шагов записывается в
+# градиентный шаг в конце каждого эпизода; `"truncation_as_termination"` — обрыв по лимиту времени записывается в
 # буфер как terminated.
 #
 # Обучение DQN на CartPole неустойчиво: жадная политика то держит шест все 500 шагов, то после очередных обновлений
@@ -554,12 +555,13 @@ def greedy_return(net, episodes, seed):
     return float(np.mean(returns))
 
 
-def train_dqn(seed, variant="ours", steps=CFG["dqn_steps"]):
-    """Обучает DQN на CartPole-v1; возвращает отобранную сеть и историю запуска."""
+def train_dqn(seed, variant="ours", steps=CFG["dqn_steps"], time_limit=None):
+    """Обучает DQN на CartPole-v1 (с лимитом времени эпизода ``time_limit`` шагов; по умолчанию — 500, как в среде);
+    возвращает отобранную сеть и историю запуска."""
     assert variant in ("ours", "replay_per_episode", "truncation_as_termination")
     utils.seed_everything(seed)
     rng = np.random.default_rng(seed)
-    env = gym.make("CartPole-v1")
+    env = gym.make("CartPole-v1", **({"max_episode_steps": time_limit} if time_limit else {}))
     obs_dim, n_actions = env.observation_space.shape[0], env.action_space.n
     q_net = QNetwork(obs_dim, n_actions, CFG["hidden"]).to(RL_DEVICE)
     target_net = copy.deepcopy(q_net)
@@ -605,6 +607,7 @@ def train_dqn(seed, variant="ours", steps=CFG["dqn_steps"]):
             if score >= best_score:
                 best_score, best_net = score, copy.deepcopy(q_net)
     history["selection_score"] = best_score
+    history["final_start_value"] = start_value(q_net)  # оценка последней сети, не отобранной
     return best_net.eval(), history
 
 
@@ -698,46 +701,84 @@ utils.animate(fig, lambda k: draw_cartpole(ax, states[frames[k]], frames[k]), n_
 #   `done` один и для упавшего шеста, и для лимита времени; в `gymnasium` та же ошибка — записать
 #   `terminated or truncated`. Тогда цель на 500-м шаге — одна награда, будто шест упал.
 #
-# Измерим обе: обучим варианты `train_dqn` **при одинаковом числе шагов среды** и оценим одинаково (ε во всех
-# вариантах убывает одинаково, по шагам среды: меряем только частоту обучения и запись обрыва). Колонка
-# «$Q(s_0)$» — оценка сети в начальных состояниях: для агента, который держит шест все 500 шагов, настоящая
-# дисконтированная награда — $\sum_{k<500} 0.99^k \approx 99.3$.
+# Измерим обе. Первую — при одинаковом числе шагов среды и одинаковой оценке (ε во всех вариантах убывает
+# одинаково, по шагам среды: меряем только частоту обучения). Колонка «$Q(s_0)$» — оценка сети в начальных
+# состояниях: для агента, который держит шест все 500 шагов, настоящая дисконтированная награда —
+# $\sum_{k<500} 0.99^k \approx 99.3$.
 
 # %%
-VARIANTS = {"ours": "наш DQN", "replay_per_episode": "шаг обучения раз в эпизод",
-            "truncation_as_termination": "обрыв по времени = конец"}
-for variant in ("replay_per_episode", "truncation_as_termination"):
-    for seed in CFG["dqn_seeds"]:
-        start = time.perf_counter()
-        net, history = train_dqn(seed, variant)
-        runs[(variant, seed)] = {"net": net, "history": history, "seconds": time.perf_counter() - start,
-                                 "greedy": greedy_return(net, CFG["eval_episodes"], EVAL_SEED)}
+VARIANTS = {"ours": "наш DQN", "replay_per_episode": "шаг обучения раз в эпизод"}
+for seed in CFG["dqn_seeds"]:
+    start = time.perf_counter()
+    net, history = train_dqn(seed, "replay_per_episode")
+    runs[("replay_per_episode", seed)] = {"net": net, "history": history, "seconds": time.perf_counter() - start,
+                                          "greedy": greedy_return(net, CFG["eval_episodes"], EVAL_SEED)}
+
+
+def variant_table(runs, variants, seeds, final_values=False):
+    """Печатает по варианту: медиану жадной награды, награды по сидам, обновления, эпизоды до лимита и Q(s0)
+    отобранной сети (или последней, если ``final_values``); возвращает медианы жадной награды и Q(s0)."""
+    print(f"{'вариант':<28}{'жадная (медиана)':>17}{'по сидам':>22}{'обновлений':>12}{'до лимита':>11}{'Q(s0)':>8}")
+    scores, values = {}, {}
+    for variant, label in variants.items():
+        rs = [runs[(variant, s)] for s in seeds]
+        scores[variant] = float(np.median([r["greedy"] for r in rs]))
+        values[variant] = float(np.median([r["history"]["final_start_value"] if final_values else start_value(r["net"])
+                                           for r in rs]))
+        per_seed = " ".join(f"{r['greedy']:.0f}" for r in rs)
+        print(f"{label:<28}{scores[variant]:>17.1f}{per_seed:>22}"
+              f"{np.mean([r['history']['updates'] for r in rs]):>12.0f}"
+              f"{np.mean([r['history']['episodes_at_limit'] for r in rs]):>11.1f}{values[variant]:>8.1f}")
+    return scores, values
+
 
 print(f"{CFG['dqn_steps']} шагов среды на запуск, сиды {list(CFG['dqn_seeds'])}; жадная награда — на "
       f"{CFG['eval_episodes']} эпизодах оценки")
-print(f"{'вариант':<28}{'жадная (медиана)':>17}{'по сидам':>22}{'обновлений':>12}{'до лимита':>11}{'Q(s0)':>8}")
-variant_scores = {}
-for variant, label in VARIANTS.items():
-    rs = [runs[(variant, s)] for s in CFG["dqn_seeds"]]
-    variant_scores[variant] = float(np.median([r["greedy"] for r in rs]))
-    per_seed = " ".join(f"{r['greedy']:.0f}" for r in rs)
-    print(f"{label:<28}{variant_scores[variant]:>17.1f}{per_seed:>22}"
-          f"{np.mean([r['history']['updates'] for r in rs]):>12.0f}"
-          f"{np.mean([r['history']['episodes_at_limit'] for r in rs]):>11.1f}"
-          f"{np.median([start_value(r['net']) for r in rs]):>8.1f}")
+variant_scores, _ = variant_table(runs, VARIANTS, CFG["dqn_seeds"])
 print(f"{'случайная политика':<28}{random_return:>17.1f}")
 
 # %% [markdown]
 # **Обучение раз в эпизод** делает за те же шаги среды во много раз меньше градиентных шагов (у нас — шаг на
 # каждые два шага среды, там — один на эпизод, то есть меньше примерно в половину средней длины эпизода; см.
-# столбец «обновлений») — и проигрывает больше всего. **Обрыв по времени как конец эпизода** затрагивает только
-# переходы на 500-м шаге: столбец «до лимита» — сколько эпизодов за обучение до него дошло. В записанном полном
-# запуске этот замер ошибку не показал: медиана жадной награды с ней
-# {{result 06_dqn full.values.truncation_as_termination_greedy .1f}}, без неё
-# {{result 06_dqn full.values.dqn_greedy_median .1f}}. Но каждый такой переход учит сеть, что из состояния, ничем не
-# отличимого от середины эпизода, будущего нет, и чем чаще эпизоды доходят до лимита, тем больше таких ложных
-# целей (проверьте в домашнем задании с лимитом в 100 шагов). Правильно — записывать в буфер `terminated`, а не
-# `terminated or truncated`.
+# столбец «обновлений») — и проигрывает.
+#
+# **Обрыв по времени как конец эпизода** затрагивает только переходы на последнем разрешённом шаге. С лимитом в 500
+# шагов за обучение до него доходят немногие эпизоды (столбец «до лимита» в таблице выше), и таких переходов мало.
+# Поэтому возьмём CartPole с лимитом
+# `CFG["short_limit"]` шагов: хороший агент доходит до него почти в каждом эпизоде. Обучим наш DQN и вариант с
+# ошибкой в этой среде и посмотрим на $Q(s_0)$. В правильном варианте обрыв — не конец: цель продолжает ценность
+# следующего состояния, и для агента, который не роняет шест, $Q(s_0)$ стремится к $1 / (1 - \gamma) = 100$. С
+# ошибкой сеть учится, что из некоторых состояний, ничем не отличимых от середины эпизода (времени в наблюдении
+# нет), будущего нет, — и занижает ценности. $Q(s_0)$ здесь — у последней сети запуска (у отобранной оно зависит от
+# того, на каком шаге её отобрали); жадную награду по-прежнему меряем у отобранной, в обычной среде с лимитом 500.
+# Ценности растут медленно (целевая сеть догоняет онлайн-сеть за сотни обновлений), поэтому разница видна только
+# при достаточно долгом обучении.
+
+# %%
+limit_runs = {}
+for variant in ("ours", "truncation_as_termination"):
+    for seed in CFG["dqn_seeds"]:
+        net, history = train_dqn(seed, variant, time_limit=CFG["short_limit"])
+        limit_runs[(variant, seed)] = {"net": net, "history": history,
+                                       "greedy": greedy_return(net, CFG["eval_episodes"], EVAL_SEED)}
+print(f"лимит эпизода при обучении — {CFG['short_limit']} шагов; для сравнения: 1 / (1 − γ) = "
+      f"{1 / (1 - CFG['gamma']):.1f}, сумма γ^k за {CFG['short_limit']} шагов = "
+      f"{sum(CFG['gamma'] ** k for k in range(CFG['short_limit'])):.1f}")
+limit_scores, limit_values = variant_table(
+    limit_runs, {"ours": "наш DQN", "truncation_as_termination": "обрыв по времени = конец"}, CFG["dqn_seeds"],
+    final_values=True)
+utils.record("limit_ours_greedy", limit_scores["ours"])
+utils.record("limit_truncation_greedy", limit_scores["truncation_as_termination"])
+
+# %% [markdown]
+# В записанном полном запуске (медиана по сидам) $Q(s_0)$ нашего DQN —
+# {{result 06_dqn full.values.limit_ours_start_value .1f}}, с ошибкой —
+# {{result 06_dqn full.values.limit_truncation_start_value .1f}}; жадная награда в обычной среде —
+# {{result 06_dqn full.values.limit_ours_greedy .1f}} и {{result 06_dqn full.values.limit_truncation_greedy .1f}}.
+# Правильный вариант оценивает старт почти в $1 / (1 - \gamma)$, вариант с ошибкой — заметно ниже: сеть считает, что
+# будущего меньше, чем его есть; в этом запуске хуже и его жадная награда. В быстром режиме обучение слишком короткое:
+# ценности ещё далеки от своих пределов, и $Q(s_0)$ двух вариантов почти равны — разница видна только в полном. Правильно —
+# записывать в буфер `terminated`, а не `terminated or truncated`.
 
 # %% [markdown]
 # ## 7. Градиент политики: REINFORCE
@@ -937,8 +978,9 @@ utils.summary([
     ("dqn_steps", "шагов среды на запуск DQN", CFG["dqn_steps"]),
     ("dqn_greedy_median", "DQN: жадная награда (медиана сидов)", ours_greedy, ".1f"),
     ("replay_per_episode_greedy", "шаг обучения раз в эпизод", variant_scores["replay_per_episode"], ".1f"),
-    ("truncation_as_termination_greedy", "обрыв по времени = конец", variant_scores["truncation_as_termination"],
-     ".1f"),
+    ("limit_truncation_start_value", f"лимит {CFG['short_limit']}, обрыв = конец: Q(s0)",
+     limit_values["truncation_as_termination"], ".1f"),
+    ("limit_ours_start_value", f"лимит {CFG['short_limit']}, наш DQN: Q(s0)", limit_values["ours"], ".1f"),
     ("reinforce_greedy_median", "REINFORCE без базовой линии", pg_scores[False], ".1f"),
     ("reinforce_baseline_greedy_median", "REINFORCE с базовой линией", pg_scores[True], ".1f"),
     ("gradient_variance_ratio", "дисперсия градиента: без базы / с базой", variance_ratio, ".1f"),
@@ -1008,8 +1050,8 @@ utils.summary([
 # **Домашнее задание:**
 # 1. Обучите DQN на `Acrobot-v1` (награда −1 за шаг, лимит 500): сколько шагов нужно, чтобы жадная политика
 #    поднимала маятник быстрее чем за 100 шагов?
-# 2. Создайте CartPole с лимитом 100 шагов (`gym.make("CartPole-v1", max_episode_steps=100)`) и повторите
-#    сравнение раздела 6 для обрыва по времени: что стало с оценкой $Q(s_0)$ и с жадной наградой?
+# 2. Повторите замер раздела 6 для обрыва по времени с лимитами 50 и 200 шагов: как разница $Q(s_0)$ между
+#    правильным вариантом и ошибкой зависит от лимита, и почему?
 # 3. Замените Q-learning на SARSA (цель $r + \gamma Q(s', a')$ для действия, которое агент действительно сделает)
 #    в CliffWalking: какой путь выучит агент и почему?
 # 4. Double DQN: выбирайте $a' = \arg\max_a Q_\theta(s', a)$ онлайн-сетью, а оценивайте целевой. Сравните $Q(s_0)$.
