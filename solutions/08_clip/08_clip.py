@@ -604,7 +604,6 @@ def load_course_clip(name="clip_mnist"):
         print("Ваш TextEncoder устроен не так, как в упражнении 2: текстовый кодировщик курса загружается как "
               "программа torch.export.")
     if not same:
-        model, state = CLIP(checkpoint["vocab"]), checkpoint["state_dict"]
         model.text_encoder = ExportedTextEncoder(program.to(device))
         model.image_encoder.load_state_dict(state_under(state, "image_encoder."))
         model.text_projection.load_state_dict(state_under(state, "text_projection."))

@@ -433,6 +433,23 @@ def _t_chain_table(chains, vocab=8, eos=2):
     return table
 
 
+class _TCounter:
+    """Заглушка с настоящим состоянием: hidden[:, 0] — число сделанных шагов; токен 5 (и чуть менее вероятный 6),
+    пока шагов меньше трёх, потом EOS = 2. Декодер, который не передаёт состояние дальше, до EOS не дойдёт."""
+
+    def __init__(self):
+        self.decoder = self
+
+    def encode(self, src):
+        return torch.zeros(len(src), src.shape[1], 1), torch.zeros(len(src), 1), torch.ones(src.shape, dtype=torch.bool)
+
+    def step(self, token, hidden, enc_outputs, mask):
+        logits = torch.zeros(len(token), 8)
+        logits[:, 5], logits[:, 6] = 3.0, 2.0
+        logits[:, 2] = torch.where(hidden[:, 0] >= 3, 6.0, -3.0)
+        return logits, hidden + 1, None
+
+
 _t_model = _TTable(_t_chain_table([[5, 3, 2]]))
 _t_out = greedy_decode(_t_model, torch.zeros(1, 4, dtype=torch.long), 10, 1, 2)
 assert _t_out == [[5, 3]], f"ожидалось [[5, 3]] (без BOS и EOS), получено {_t_out}"
@@ -449,24 +466,7 @@ assert len(_t_model.fed) == 3, f"когда все строки закончил
 assert _t_model.fed[0].tolist() == [1, 1], "первый шаг — bos_id"
 assert _t_model.fed[1].tolist() == [5, 4] and _t_model.fed[2][0].item() == 3, \
     "на вход шага идёт собственный ответ предыдущего шага"
-# The state is carried: a stand-in whose state counts the steps and says EOS after three of them.
-class _TCounter:
-    """Заглушка с настоящим состоянием: hidden[:, 0] — число сделанных шагов; токен 5, пока шагов меньше трёх,
-    потом EOS = 2. Декодер, который не передаёт состояние дальше, никогда не дойдёт до EOS."""
-
-    def __init__(self):
-        self.decoder = self
-
-    def encode(self, src):
-        return torch.zeros(len(src), src.shape[1], 1), torch.zeros(len(src), 1), torch.ones(src.shape, dtype=torch.bool)
-
-    def step(self, token, hidden, enc_outputs, mask):
-        logits = torch.zeros(len(token), 8)
-        logits[:, 5] = 3.0
-        logits[:, 2] = torch.where(hidden[:, 0] >= 3, 6.0, 0.0)
-        return logits, hidden + 1, None
-
-
+# The state is carried: with the step-counting stand-in, EOS comes after three steps.
 assert greedy_decode(_TCounter(), torch.zeros(2, 3, dtype=torch.long), 8, 1, 2) == [[5, 5, 5]] * 2, \
     "состояние, которое вернул step, — вход следующего шага"
 # bos_id and eos_id are arguments.
@@ -538,23 +538,6 @@ _t_out = beam_search(_t_model, _t_src, 1, 10, 1, 2)
 assert _t_out == [5, 3], f"луч ширины 1 идёт по самым вероятным символам: ожидалось [5, 3], получено {_t_out}"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-class _TCounterBeam:
-    """Заглушка с настоящим состоянием: hidden[:, 0] — число шагов; токен 5 (и чуть менее вероятный 6), пока шагов
-    меньше трёх, потом EOS = 2."""
-
-    def __init__(self):
-        self.decoder = self
-
-    def encode(self, src):
-        return torch.zeros(len(src), src.shape[1], 1), torch.zeros(len(src), 1), torch.ones(src.shape, dtype=torch.bool)
-
-    def step(self, token, hidden, enc_outputs, mask):
-        logits = torch.zeros(len(token), 8)
-        logits[:, 5], logits[:, 6] = 3.0, 2.0
-        logits[:, 2] = torch.where(hidden[:, 0] >= 3, 6.0, -3.0)
-        return logits, hidden + 1, None
-
-
 # Beam size 1 is greedy on a random table too (the reference greedy is written here, not the student's).
 def _t_greedy_reference(table, max_len, bos, eos):
     out, prev = [], bos
@@ -571,7 +554,7 @@ _t_table = torch.randn(1, 8, 8) * 2
 assert beam_search(_TTable(_t_table), _t_src, 1, 7, 1, 2) == _t_greedy_reference(_t_table, 7, 1, 2), \
     "луч ширины 1 — это жадный выбор (случайная таблица)"
 # The state is carried along each beam (a stand-in whose state counts steps; EOS after three).
-assert beam_search(_TCounterBeam(), _t_src, 2, 8, 1, 2) == [5, 5, 5], \
+assert beam_search(_TCounter(), _t_src, 2, 8, 1, 2) == [5, 5, 5], \
     "состояние, которое вернул step для луча, — вход следующего шага этого луча"
 # A wide beam finds what greedy misses: BOS -> 3 (0.5) is a dead end, BOS -> 4 (0.4) -> EOS (0.95) is better.
 _t_model = _TTable(_t_probs_table({1: {3: 0.5, 4: 0.4}, 3: {2: 0.3, 5: 0.3, 6: 0.3}, 4: {2: 0.95}}, 30))
