@@ -1,0 +1,1 @@
+"""One-off measurements behind an issue's diagnosis; each script writes its figures to results/diagnostics/."""
