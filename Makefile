@@ -28,16 +28,18 @@ FAST_TESTS := not notebook and not grader and not postgres and not browser and n
 
 # Jupyter refuses to start as root (containers, CI) unless told to.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_COMMAND = $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/modules $(LAB_ROOT) $(LAB_ARGS)
 
 # nbgrader shells out to tools in the environment; prefer its kernelspecs.
 export PATH := $(abspath $(BIN)):$(PATH)
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: help install lab demo text2image test test-fast lint release check-release release-assignment collect \
+.PHONY: help install lab lab-instructor demo text2image test test-fast lint release check-release release-assignment collect \
   autograde feedback return-feedback grades data clean
 
 help:
 	@echo "make lab         start JupyterLab on the course (creates .venv first)"
+	@echo "make lab-instructor  the same lab with nbgrader's instructor panels (Create Assignment, formgrader)"
 	@echo "make demo        start chapter 08's search app (Streamlit) on http://localhost:8501"
 	@echo "make text2image  start chapter 12's text-to-image app (Streamlit) on http://localhost:8502"
 	@echo "make test        run the whole test suite, what CI runs (creates .venv first)"
@@ -62,8 +64,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The student's lab: without the instructor's nbgrader panels and the news pop-up (lab/README.md).
 lab: install
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/modules $(LAB_ROOT) $(LAB_ARGS)
+	JUPYTER_CONFIG_PATH="$(CURDIR)/lab/student" $(LAB_COMMAND)
+
+lab-instructor: install
+	$(LAB_COMMAND)
 
 lint: install
 	$(BIN)/ruff check .
