@@ -23,33 +23,14 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.streamlit_app import CHROMIUM, free_port
-from tools.course import chapters
+from course import SLUGS, first_exercise
+from streamlit_app import CHROMIUM, browser_marks, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "reports" / "lab"
-SLUGS = [c.slug for c in chapters()]
 CELL_TIMEOUT_MS = 120_000
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")]
-
-
-def first_exercise(slug: str) -> dict:
-    """Indices (in the student notebook) of the setup cell and of the first code exercise and its test cell, and
-    the reference answer of that exercise (the same grade_id in the instructor's notebook)."""
-    cells = json.loads((ROOT / "modules" / slug / f"{slug}.ipynb").read_text(encoding="utf-8"))["cells"]
-    solution = json.loads((ROOT / "solutions" / slug / f"{slug}.ipynb").read_text(encoding="utf-8"))["cells"]
-    setup = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
-    impl = next(i for i, c in enumerate(cells)
-                if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution"))
-    test = next(i for i, c in enumerate(cells) if i > impl and c["metadata"].get("nbgrader", {}).get("grade"))
-    grade_id = cells[impl]["metadata"]["nbgrader"]["grade_id"]
-    answer = next("".join(c["source"]) for c in solution
-                  if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
-    return {"setup": setup, "impl": impl, "test": test, "grade_id": grade_id, "answer": answer,
-            "code_before": [i for i, c in enumerate(cells[:impl]) if c["cell_type"] == "code" and i != setup]}
+pytestmark = browser_marks
 
 
 @contextlib.contextmanager

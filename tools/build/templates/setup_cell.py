@@ -15,6 +15,10 @@ for _root in [Path.cwd() / "course", Path.cwd(), *Path.cwd().parents]:
     if (_root / "utils" / "__init__.py").exists():
         sys.path.insert(0, str(_root))
         break
+if "google.colab" in sys.modules:
+    from utils.colab import install_missing
+
+    install_missing("{{chapter}}")  # пакеты, которых нет в Colab (для этой главы), — один раз за сеанс
 
 import matplotlib.pyplot as plt
 import numpy as np
