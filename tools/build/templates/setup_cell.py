@@ -16,9 +16,9 @@ for _root in [Path.cwd() / "course", Path.cwd(), *Path.cwd().parents]:
         sys.path.insert(0, str(_root))
         break
 if "google.colab" in sys.modules:
-    from utils.colab import install_missing
+    import utils.colab
 
-    install_missing("{{chapter}}")  # пакеты, которых нет в Colab (для этой главы), — один раз за сеанс
+    utils.colab.install_missing("{{chapter}}")  # пакеты, которых нет в Colab (для этой главы), — один раз за сеанс
 
 import matplotlib.pyplot as plt
 import numpy as np
