@@ -77,6 +77,32 @@ def test_install_missing_against_a_package_list_stub(present, capsys):
 
 # ---------------------------------------------------------------------------------------------- the simulation
 
+# Kernel start-up in the simulation: Colab imports google.colab; the package-list stub says the runtime lacks what
+# utils.colab installs (its modules are not found), and a pip stand-in records the install command in a file
+# instead of downloading. Nothing else changes: the notebook's own setup cell runs as it is.
+STARTUP = """
+import google.colab  # noqa: F401
+import importlib.util, json, os, subprocess
+
+_lacking = set(json.loads(os.environ["COLAB_SIM_LACKING"]))
+_find_spec, _run = importlib.util.find_spec, subprocess.run
+
+
+def _stub_find_spec(name, package=None):
+    return None if name in _lacking else _find_spec(name, package)
+
+
+def _stub_run(args, *rest, **options):
+    if list(args[1:3]) == ["-m", "pip"]:
+        with open(os.environ["COLAB_SIM_PIP_LOG"], "a", encoding="utf-8") as log:
+            log.write(json.dumps([str(a) for a in args]) + "\\n")
+        return subprocess.CompletedProcess(args, 0)
+    return _run(args, *rest, **options)
+
+
+importlib.util.find_spec, subprocess.run = _stub_find_spec, _stub_run
+"""
+
 @pytest.fixture(scope="module")
 def colab_world(tmp_path_factory):
     """(environment for the kernel, a folder for notebooks): HOME with the clone redirect, the google.colab
@@ -94,21 +120,26 @@ def colab_world(tmp_path_factory):
     (stub / "__init__.py").write_text('"""Stand-in for Colab\'s google.colab in the simulation."""\n')
     startup = base / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
-    (startup / "00-colab.py").write_text("import google.colab  # noqa: F401  Colab imports it at start-up\n")
+    (startup / "00-colab.py").write_text(STARTUP, encoding="utf-8")
     env = {"HOME": str(home), "IPYTHONDIR": str(base / "ipython"), "PYTHONPATH": str(base / "stub"),
-           "COURSE_FAST": "1", "GIT_TERMINAL_PROMPT": "0"}
+           "COURSE_FAST": "1", "GIT_TERMINAL_PROMPT": "0",
+           "COLAB_SIM_LACKING": json.dumps(list(colab.INSTALL_ON_COLAB))}
     return env, base
 
 
 def run_on_colab(monkeypatch, env: dict, folder, nb, indices: list[int]) -> list:
     """Execute the cells ``indices`` of ``nb`` in ``folder`` with the course kernel in the Colab environment;
-    returns the executed cells."""
+    returns the executed cells. A last probe cell checks that `utils` came from the clone, not from this
+    checkout's editable install."""
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    probe = nbformat.v4.new_code_cell("import utils\nprint(utils.__file__)")
+    nb.cells.append(probe)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     with client.setup_kernel():
-        for i in indices:
+        for i in [*indices, len(nb.cells) - 1]:
             client.execute_cell(nb.cells[i], i)
+    assert output_text(probe).strip() == str(folder / "course" / "utils" / "__init__.py"), output_text(probe)
     return [nb.cells[i] for i in indices]
 
 
@@ -131,11 +162,17 @@ def test_first_exercise_on_colab(slug, colab_world, monkeypatch):
     nb = release_notebook(slug)
     nbformat.write(nb, folder / f"{slug}.ipynb")  # the notebook alone, as a student opens it
     nb.cells[plan["impl"]].source = plan["answer"]
-    cells = run_on_colab(monkeypatch, env, folder, nb,
+    pip_log = folder / "pip.log"
+    cells = run_on_colab(monkeypatch, {**env, "COLAB_SIM_PIP_LOG": str(pip_log)}, folder, nb,
                          [plan["setup"], *plan["code_before"], plan["impl"], plan["test"]])
     setup = output_text(cells[0])
     assert (folder / "course" / "utils" / "__init__.py").exists(), f"{slug}: the setup cell did not clone the course"
     assert "Среда       Google Colab" in setup and "Режим       быстрый" in setup, setup
+    # the install step: reached, and asking pip for exactly what this chapter needs and the stub runtime lacks
+    wanted = [spec for spec, chapters in colab.INSTALL_ON_COLAB.values() if slug in chapters]
+    calls = [json.loads(line) for line in pip_log.read_text(encoding="utf-8").splitlines()] if pip_log.exists() else []
+    assert [call[1:] for call in calls] == ([["-m", "pip", "install", "--quiet", *wanted]] if wanted else []), calls
+    assert ("устанавливаю" in setup) == bool(wanted), setup
     assert "Видимые тесты пройдены." in output_text(cells[-1]), output_text(cells[-1])
 
 
@@ -152,7 +189,7 @@ def test_a_whole_chapter_on_colab(colab_world, monkeypatch):
             grade_id = grading(cell)["grade_id"]
             cell.source = next(c.source for c in answers.cells if grading(c).get("grade_id") == grade_id)
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    cells = run_on_colab(monkeypatch, env, folder, nb, code)
+    cells = run_on_colab(monkeypatch, {**env, "COLAB_SIM_PIP_LOG": str(folder / "pip.log")}, folder, nb, code)
     errors = [output_text(c) for c in cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert not errors, errors[0]
     assert sum("Видимые тесты пройдены." in output_text(c) for c in cells) == sum(
