@@ -25,14 +25,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(app: Path, startup_s: float = 120):
+def running_app(app: Path, startup_s: float = 120, cwd: Path = ROOT):
     """The URL of ``streamlit run app`` on a free local port, in fast mode and without usage statistics."""
     port = free_port()
     env = {**os.environ, "COURSE_FAST": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + startup_s
         while time.monotonic() < deadline:

@@ -8,6 +8,7 @@ what is beside the point of a chapter, lives here.
 # utils.captions: image-caption pairs with Russian captions (chapter 08 and the capstone).
 # utils.metrics: sample-quality scores (fid_score, class_coverage) for the generative chapters.
 from . import captions, metrics, number_words
+from .apps import show_app, start_app, stop_apps
 from .checks import assert_close, assert_shape, numerical_gradient, rel_error, with_stand_ins
 from .datasets import (
     CIFAR10_CLASSES,
@@ -67,6 +68,6 @@ __all__ = [
     "plot_history", "plot_image_rows", "plot_latent_2d", "plot_reconstructions", "progress",
     "captions", "metrics", "number_words", "numerical_gradient", "record", "recorded", "rel_error", "record_pitfall",
     "seed_everything", "with_stand_ins", "explain_unsolved",
-    "show_images",
+    "show_app", "show_images", "start_app", "stop_apps",
     "summary",
 ]
