@@ -1,0 +1,1 @@
+"""Maintainers' prototypes of a design before it moves into a chapter."""
