@@ -24,6 +24,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(server: subprocess.Popen, port: int, startup_s: float, name: str) -> None:
+    """Wait until ``server`` (started with its output piped) listens on the loopback ``port``; fail the test
+    with the end of its output if it exits first, or after ``startup_s`` seconds."""
+    deadline = time.monotonic() + startup_s
+    while True:
+        if server.poll() is not None:
+            pytest.fail(f"{name} exited with {server.returncode}: {server.stdout.read()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{name} did not open its port in {startup_s:.0f} s")
+            time.sleep(0.5)
+
+
 @contextlib.contextmanager
 def running_app(app: Path, startup_s: float = 120, cwd: Path = ROOT):
     """The URL of ``streamlit run app`` on a free local port, in fast mode and without usage statistics."""
@@ -34,17 +50,7 @@ def running_app(app: Path, startup_s: float = 120, cwd: Path = ROOT):
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + startup_s
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                pytest.fail(f"streamlit exited with {server.returncode}: {server.stdout.read()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"streamlit did not open its port in {startup_s:.0f} s")
+        wait_for_port(server, port, startup_s, "streamlit")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()

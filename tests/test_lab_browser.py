@@ -17,16 +17,14 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from course import SLUGS, first_exercise
-from streamlit_app import CHROMIUM, browser_marks, free_port
+from course import ROOT, SLUGS, first_exercise
+from streamlit_app import CHROMIUM, browser_marks, free_port, wait_for_port
 
-ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "reports" / "lab"
 CELL_TIMEOUT_MS = 120_000
 
@@ -45,17 +43,7 @@ def running_lab(target: str, home: Path, startup_s: float = 120):
     server = subprocess.Popen(["make", "--no-print-directory", target, f"LAB_ARGS={args}"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"`make {target}` exited with {server.returncode}: {server.stdout.read()[-3000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"`make {target}` did not open its port in {startup_s:.0f} s")
-                time.sleep(0.5)
+        wait_for_port(server, port, startup_s, f"`make {target}`")
         yield f"http://127.0.0.1:{port}", token
     finally:
         os.killpg(server.pid, signal.SIGTERM)
