@@ -169,7 +169,9 @@ def close_tab_discarding(page) -> None:
 
 
 def _first_exercise(page, url, slug, plan):
-    page.goto(f"{url}/lab/tree/modules/{slug}")
+    # ?reset: a fresh workspace. JupyterLab saves the open tabs to the server a moment after they change, so
+    # without it the reload may bring back the previous chapter's notebook beside this one.
+    page.goto(f"{url}/lab/tree/modules/{slug}?reset")
     page.locator(".jp-DirListing-item", has_text=f"{slug}.ipynb").first.dblclick()
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
     cells = notebook.locator(":scope > .jp-WindowedPanel-outer .jp-Cell, :scope > .jp-Cell")

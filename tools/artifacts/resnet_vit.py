@@ -1,6 +1,6 @@
 """Train the ResNet and ViT runs of chapter 09_resnet_vit on CIFAR-10 and ship their checkpoints.
 
-    python -m tools.artifacts.resnet_vit train RUN [--source PATH] [--threads 1] [--device cuda]
+    python -m tools.artifacts.resnet_vit train RUN [--source PATH] [--epochs N] [--threads 1] [--device cuda]
     python -m tools.artifacts.resnet_vit ship [--source PATH]
     python -m tools.artifacts.resnet_vit runs             (the table of runs)
 
@@ -129,8 +129,11 @@ def training_subset(n_images: int, n: int) -> torch.Tensor:
     return torch.randperm(n_images, generator=torch.Generator().manual_seed(0))[:n]
 
 
-def train(ch: dict, run: str, data: dict, device: torch.device, limit: int | None) -> dict:
-    spec = run_table()[run]
+def train(ch: dict, run: str, data: dict, device: torch.device, limit: int | None,
+          epochs: int | None = None) -> dict:
+    """Train one run, resuming from its saved state; ``epochs`` overrides the CFG's (a longer attempt trained
+    before the chapter's CFG is changed to match it; the record keeps the epochs actually run)."""
+    spec = dict(run_table()[run], **({"epochs": epochs} if epochs else {}))
     recipe = dict(ch["CFG"][spec["recipe"]])
     recipe["epochs"] = spec.get("epochs", recipe["epochs"])
     x_train, y_train = data["train"]
@@ -298,6 +301,7 @@ def main() -> None:
     parser.add_argument("run", nargs="?", help="a run of the table (train)")
     parser.add_argument("--source", help="local CIFAR-10 as JPEG bytes (npz); default: the official download")
     parser.add_argument("--limit", type=int, help="train on this many images only, save nothing (smoke test)")
+    parser.add_argument("--epochs", type=int, help="train: epochs instead of the CFG's (a longer attempt)")
     add_device_arguments(parser)
     args = parser.parse_args()
     if args.action == "runs":
@@ -310,7 +314,7 @@ def main() -> None:
     if args.action == "train":
         if args.run not in run_table():
             parser.error(f"unknown run {args.run!r}; see `runs`")
-        train(ch, args.run, data, device, args.limit)
+        train(ch, args.run, data, device, args.limit, args.epochs)
     else:
         ship(ch, data, device)
 
