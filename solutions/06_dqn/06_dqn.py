@@ -86,11 +86,27 @@ CFG
 #
 # $$G_t = r_t + \gamma r_{t+1} + \gamma^2 r_{t+2} + \dots = \sum_{k \ge 0} \gamma^k r_{t+k}, \qquad 0 \le \gamma < 1.$$
 #
-# Множитель $\gamma$ делает ближние награды ценнее дальних и сумму — конечной. **Ценность действия**
-# $Q^\pi(s, a) = \mathbb E_\pi[G_t \mid s_t = s, a_t = a]$ — сколько агент получит, если сделает $a$, а потом будет
-# следовать $\pi$. Для оптимальной политики $Q^*$ удовлетворяет **уравнению оптимальности Беллмана**
+# Множитель $\gamma$ делает ближние награды ценнее дальних и сумму — конечной.
 #
-# $$Q^*(s, a) = \mathbb E\big[\,r + \gamma \max_{a'} Q^*(s', a')\,\big],$$
+# **Марковский процесс принятия решений (MDP).** Формально среда — это пятёрка $(\mathcal S, \mathcal A, P, R,
+# \gamma)$: множество состояний, множество действий, вероятности перехода $P(s' \mid s, a)$, награда $R(s, a, s')$ и
+# множитель $\gamma$. Главное допущение — **марковость**: следующее состояние и награда зависят только от текущего
+# состояния и действия, а не от всей истории. Поэтому политике достаточно видеть $s_t$ (для CartPole состояние —
+# положение и скорость тележки, угол и угловая скорость шеста; по одному углу без скоростей процесс уже не был бы
+# марковским).
+#
+# **Ценность действия** $Q^\pi(s, a) = \mathbb E_\pi[G_t \mid s_t = s, a_t = a]$ — сколько агент получит, если
+# сделает $a$, а потом будет следовать $\pi$; **ценность состояния** $V^\pi(s) = \sum_a \pi(a \mid s)\, Q^\pi(s, a)$.
+# Из $G_t = r_t + \gamma G_{t+1}$ следует **уравнение Беллмана**: ценность сейчас — награда за шаг плюс
+# дисконтированная ценность того, куда попадём,
+#
+# $$Q^\pi(s, a) = \sum_{s'} P(s' \mid s, a)\,\big[R(s, a, s') + \gamma V^\pi(s')\big].$$
+#
+# Оптимальная политика в каждом состоянии выбирает лучшее действие, поэтому для неё среднее по $\pi$ заменяется
+# максимумом, и $Q^*$ удовлетворяет **уравнению оптимальности Беллмана**
+#
+# $$Q^*(s, a) = \mathbb E\big[\,r + \gamma \max_{a'} Q^*(s', a')\,\big] = \sum_{s'} P(s' \mid s, a)\,\big[R(s, a, s')
+# + \gamma \max_{a'} Q^*(s', a')\big],$$
 #
 # а лучшее действие — $\arg\max_a Q^*(s, a)$. Эпизод кончается двумя разными способами, и их нельзя путать:
 # - **terminated** — среда пришла в конечное состояние (шест упал, агент дошёл до цели): будущих наград нет;
@@ -245,14 +261,19 @@ assert _t_seq1 == _t_seq2, "случайность берите из перед�
 # ко всем парам $(s, a)$ по известной модели среды (`env.unwrapped.P`).
 
 # %%
-def value_iteration(P, n_states, n_actions, gamma, sweeps=1000):
-    """Q* маленького известного MDP: повторяем оптимальное обновление Беллмана по всем (s, a)."""
-    Q = np.zeros((n_states, n_actions))
-    for _ in range(sweeps):
+def value_iteration(P, n_states, n_actions, gamma, tol=1e-8, max_sweeps=10_000):
+    """Q* маленького известного MDP: повторяем оптимальное обновление Беллмана по всем (s, a), пока наибольшее
+    изменение за проход не станет меньше tol. Возвращает Q* и эти изменения по проходам."""
+    Q, changes = np.zeros((n_states, n_actions)), []
+    for _ in range(max_sweeps):
         V = Q.max(axis=1)
-        Q = np.array([[sum(p * (r + (0.0 if done else gamma * V[s2])) for p, s2, r, done in P[s][a])
-                       for a in range(n_actions)] for s in range(n_states)])
-    return Q
+        Q_next = np.array([[sum(p * (r + (0.0 if done else gamma * V[s2])) for p, s2, r, done in P[s][a])
+                            for a in range(n_actions)] for s in range(n_states)])
+        changes.append(float(np.abs(Q_next - Q).max()))
+        Q = Q_next
+        if changes[-1] < tol:
+            break
+    return Q, changes
 
 
 cliff = gym.make("CliffWalking-v1")
@@ -270,7 +291,7 @@ for _ in range(CFG["q_episodes"]):
         s, total, done = s_next, total + r, terminated or truncated
     cliff_returns.append(total)
 
-Q_star = value_iteration(cliff.unwrapped.P, n_states, n_actions, CFG["q_gamma"])
+Q_star, vi_changes = value_iteration(cliff.unwrapped.P, n_states, n_actions, CFG["q_gamma"])
 start_state = 36  # нижний левый угол
 print(f"ценность старта: выученная {Q[start_state].max():.2f}, настоящая Q* {Q_star[start_state].max():.2f}")
 print(f"награда за эпизод при обучении (ε = {CFG['q_epsilon']}), последние 50 эпизодов: {np.mean(cliff_returns[-50:]):.1f}; "
@@ -309,6 +330,53 @@ plt.show()
 # Q-learning учит ценность **жадной** политики: стрелки ведут по самому краю обрыва — это кратчайший путь. Но
 # при обучении агент делает и случайные шаги, и на краю они стоят −100: поэтому средняя награда во время обучения
 # заметно хуже −13. Так видно различие «чему учимся» и «как себя ведём» (off-policy обучение).
+
+# %% [markdown]
+# **Итерация ценности.** Когда модель среды известна — у CliffWalking это `env.unwrapped.P[s][a]`, список троек
+# «вероятность, следующее состояние, награда» с флагом terminated, — $Q^*$ находится без проб и ошибок: начнём с
+# $Q_0 = 0$ и будем применять правую часть уравнения оптимальности ко всем парам $(s, a)$ сразу:
+#
+# $$Q_{k+1}(s, a) = \sum_{s'} P(s' \mid s, a)\,\big[R(s, a, s') + \gamma \max_{a'} Q_k(s', a')\big].$$
+#
+# Это отображение — **сжатие** в норме максимума: $\max|Q_{k+1} - Q^*| \le \gamma \max|Q_k - Q^*|$, потому что
+# максимум по $a'$ и среднее по $s'$ не увеличивают расстояния, а множитель $\gamma < 1$ его уменьшает. Значит, с
+# любого начала итерации сходятся к единственной неподвижной точке, и это $Q^*$. Q-learning из упражнения 1 делает то
+# же обновление, но по одному подсмотренному переходу вместо суммы по известной модели.
+#
+# Посмотрим, как убывает наибольшее изменение $Q$ за проход, на обычной сетке и на «скользкой»
+# (`is_slippery=True`: с вероятностью 2/3 агента сносит вбок).
+
+# %%
+slippery = gym.make("CliffWalking-v1", is_slippery=True)
+Q_slippery, vi_changes_slippery = value_iteration(slippery.unwrapped.P, n_states, n_actions, CFG["q_gamma"])
+sweeps_exact = next(k for k, change in enumerate(vi_changes, 1) if change == 0)
+# во сколько раз в среднем (геометрически) уменьшается изменение за проход, проходы 50-100
+slippery_rate = float(np.exp(np.diff(np.log(vi_changes_slippery[50:101])).mean()))
+fig, ax = plt.subplots(figsize=(7, 3.2))
+ax.semilogy(range(1, len(vi_changes) + 1), np.maximum(vi_changes, 1e-12), "o-", ms=3, label="обычная сетка")
+ax.semilogy(range(1, len(vi_changes_slippery) + 1), vi_changes_slippery, label="скользкая сетка")
+ax.semilogy(range(1, 400), CFG["q_gamma"] ** np.arange(399), "k:", label="$\\gamma^k$")
+ax.set(xlabel="проход", ylabel="наибольшее изменение Q", title="Итерация ценности на CliffWalking", ylim=(1e-9, 200))
+ax.legend(loc="upper right")
+plt.show()
+print(f"обычная сетка: точно сошлась за {sweeps_exact - 1} проходов (изменение {sweeps_exact}-го — ноль)")
+print(f"скользкая: {len(vi_changes_slippery)} проходов до изменения < 1e-8, за проход изменение умножается на "
+      f"{slippery_rate:.3f} (γ = {CFG['q_gamma']}); ценность старта {Q_slippery[start_state].max():.2f} против "
+      f"{Q_star[start_state].max():.2f}")
+utils.record("vi_sweeps_deterministic", sweeps_exact - 1)
+utils.record("vi_sweeps_slippery", len(vi_changes_slippery))
+utils.record("vi_rate_slippery", slippery_rate)
+utils.record("q_star_start_slippery", float(Q_slippery[start_state].max()))
+
+# %% [markdown]
+# На обычной сетке всё детерминировано, и за проход ценность «узнаёт» ещё об одном шаге пути: после первого прохода
+# (в нём появляется штраф обрыва −100) изменения равны $\gamma^{k}$ и обрываются в ноль, когда сведения о цели
+# дошли до самой дальней клетки, — за {{result 06_dqn fast.values.vi_sweeps_deterministic}} проходов. На скользкой
+# сетке точного конца нет: изменения убывают геометрически, каждый проход умножает их в среднем на
+# {{result 06_dqn fast.values.vi_rate_slippery .3f}}, и до $10^{-8}$ они доходят за
+# {{result 06_dqn fast.values.vi_sweeps_slippery}} проходов. Это быстрее оценки $\gamma^k$: сжатие даёт только
+# верхнюю границу. Скользкий путь дороже (ценность старта {{result 06_dqn fast.values.q_star_start_slippery .2f}}
+# против {{result 06_dqn fast.values.q_star_start_value .2f}}): агент обходит обрыв подальше.
 
 # %% [markdown]
 # ## 4. От таблицы к сети: DQN

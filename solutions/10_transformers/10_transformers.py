@@ -22,7 +22,7 @@
 # - собрать блок Transformer (pre-LayerNorm, остаточные связи) в двух вариантах: двунаправленный и причинный;
 # - обучить маленькие GPT (следующий токен) и BERT (маскированные токены) на одном русском корпусе и сравнить,
 #   что они умеют;
-# - генерировать текст с температурой и top-k;
+# - генерировать текст с температурой и top-k и понимать, чем top-p лучше top-k;
 # - обучить символьный токенизатор библиотекой Hugging Face `tokenizers` и собрать ту же GPT из `transformers`.
 #
 # **Нужно знать:** PyTorch и обучение сетей (главы 1–4), векторы и softmax; главу 8 (CLIP), где текстовый
@@ -56,6 +56,8 @@ CFG = dict(
     eval_points=utils.by_mode(10, 20),  # сколько раз за обучение считать проверочную потерю
     eval_batches=utils.by_mode(10, 50),
     hf_steps=utils.by_mode(300, 600),  # обучение GPT-2 и BERT из transformers в разделе 8
+    leak_steps=utils.by_mode(300, 600),  # частая ошибка раздела 5: GPT без причинной маски и с ней
+    mask_rule_steps=utils.by_mode(150, 600),  # BERT с правилом 80/10/10 и со 100% масок
 )
 # Полный режим на GPU обучает обе модели заново; иначе разделы 6-7 берут модели курса из data/checkpoints.
 TRAIN_LM = not FAST and device.type == "cuda"
@@ -336,6 +338,33 @@ try:
 finally:
     MultiHeadAttention, causal_mask = _t_student
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# **Зачем модели позиции — замер.** Внимание не знает порядка токенов: веса зависят только от сходства запросов и
+# ключей, а MLP и LayerNorm действуют на каждый токен отдельно. Поэтому двунаправленный блок **эквивариантен к
+# перестановкам**: переставьте токены на входе — выходы переставятся точно так же, и «кот ест рыбу» для него —
+# тот же набор векторов, что «рыбу ест кот». Проверим на вашем `TransformerBlock`, а потом прибавим к входу вложения
+# позиций (в разделе 5 они обучаемые, здесь — случайные): у каждого места свой вектор, и перестановка уже меняет
+# результат.
+
+# %%
+torch.manual_seed(0)
+perm_block = TransformerBlock(16, 4, 32, causal=False).eval()
+perm_x = torch.randn(1, 10, 16)
+perm = torch.randperm(10)
+perm_positions = torch.randn(1, 10, 16)  # вложение позиции i прибавляется к токену, стоящему на месте i
+with torch.no_grad():
+    perm_error = (perm_block(perm_x[:, perm]) - perm_block(perm_x)[:, perm]).abs().max().item()
+    perm_error_positions = (perm_block(perm_x[:, perm] + perm_positions)
+                            - perm_block(perm_x + perm_positions)[:, perm]).abs().max().item()
+print(f"без позиций: наибольшее расхождение переставленного выхода — {perm_error:.1e} (ошибки округления)")
+print(f"с вложениями позиций: {perm_error_positions:.2f} — порядок токенов теперь виден")
+utils.record("permutation_error_no_positions", perm_error)
+utils.record("permutation_error_with_positions", perm_error_positions)
+
+# %% [markdown]
+# С причинной маской блок уже не эквивариантен (позиция 0 видит один токен, позиция 9 — десять), но и GPT,
+# и BERT в этой главе получают вложения позиций: без них модель не отличила бы «не» перед глаголом от «не» после.
 
 # %% [markdown]
 # ## 2. Маскированное языковое моделирование (BERT)
@@ -620,29 +649,31 @@ def windows(data, batch_size, generator):
     return torch.stack([data[s:s + CFG["block_size"] + 1] for s in start.tolist()])
 
 
-def lm_loss(model, batch, generator):
-    """GPT: следующий символ в каждой позиции. BERT: символы, спрятанные mask_tokens, по обеим сторонам."""
+def lm_loss(model, batch, generator, masker=None):
+    """GPT: следующий символ в каждой позиции. BERT: символы, спрятанные masker (по умолчанию mask_tokens), по
+    обеим сторонам."""
     if model.causal:
         x, y = batch[:, :-1], batch[:, 1:]
     else:
-        x, y = mask_tokens(batch[:, :-1], MASK_ID, VOCAB, CFG["mask_p"], generator)
+        x, y = (masker or mask_tokens)(batch[:, :-1], MASK_ID, VOCAB, CFG["mask_p"], generator)
     logits = model(x.to(device))
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).to(device), ignore_index=-100)
 
 
 @torch.no_grad()
-def validation_loss(model, seed=1):
+def validation_loss(model, seed=1, masker=None):
     """Средняя потеря по одним и тем же eval_batches валидационным окнам (и маскам) каждый раз."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    losses = [lm_loss(model, windows(val_ids, CFG["batch_size"], generator), generator).item()
+    losses = [lm_loss(model, windows(val_ids, CFG["batch_size"], generator), generator, masker).item()
               for _ in range(CFG["eval_batches"])]
     model.train()
     return float(np.mean(losses))
 
 
-def train_lm(model, steps=CFG["steps"], seed=0, name=None):
-    """Обучает на случайных окнах train_ids; в конце модель в лучшем по валидации состоянии."""
+def train_lm(model, steps=CFG["steps"], seed=0, name=None, masker=None):
+    """Обучает на случайных окнах train_ids; в конце модель в лучшем по валидации состоянии. masker — как
+    BERT прячет символы (по умолчанию mask_tokens)."""
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=CFG["lr"], weight_decay=CFG["weight_decay"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=CFG["lr"], total_steps=steps, pct_start=0.1)
@@ -650,7 +681,7 @@ def train_lm(model, steps=CFG["steps"], seed=0, name=None):
     history, best = {"train": [], "val": [], "val_step": []}, (float("inf"), None)
     every, start = max(1, steps // CFG["eval_points"]), time.perf_counter()
     for step in utils.progress(range(steps), desc=name or ("GPT" if model.causal else "BERT")):
-        loss = lm_loss(model, windows(train_ids, CFG["batch_size"], generator), generator)
+        loss = lm_loss(model, windows(train_ids, CFG["batch_size"], generator), generator, masker)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -658,7 +689,7 @@ def train_lm(model, steps=CFG["steps"], seed=0, name=None):
         sched.step()
         history["train"].append(loss.item())
         if step % every == 0 or step == steps - 1:
-            history["val"].append(validation_loss(model))
+            history["val"].append(validation_loss(model, masker=masker))
             history["val_step"].append(step)
             if history["val"][-1] < best[0]:
                 best = (history["val"][-1], copy.deepcopy(model.state_dict()))
@@ -792,6 +823,105 @@ print(f"угадан спрятанный символ ({fill_positions} поз�
 # {{result checkpoint:proverbs_lm.pt evaluation.bert.masked_accuracy .0%}} спрятанных символов против
 # {{result checkpoint:proverbs_lm.pt evaluation.most_frequent_character.masked_accuracy .0%}} у «самого частого».
 #
+# **Частая ошибка — забыть причинную маску.** Возьмём ту же GPT, но с двунаправленными блоками: цель —
+# по-прежнему следующий символ, а внимание видит всё окно, в том числе сам ответ. Обучим её и такую же GPT с маской
+# (одинаковое число шагов, одно и то же начальное состояние) и сравним две потери: среднюю по окну, как на
+# обучении, и на **последней** позиции окна — справа от неё ничего нет, как при генерации.
+
+# %%
+@torch.no_grad()
+def last_position_loss(model, seed=1):
+    """Потеря на последней позиции валидационных окон: справа от неё нет символов, как при генерации."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(CFG["eval_batches"]):
+        batch = windows(val_ids, CFG["batch_size"], generator)
+        logits = model(batch[:, :-1].to(device))[:, -1]
+        losses.append(F.cross_entropy(logits, batch[:, -1].to(device)).item())
+    model.train()
+    return float(np.mean(losses))
+
+
+leak_models = {}
+for name, masked in (("с маской", True), ("без маски", False)):
+    torch.manual_seed(0)
+    leak_models[name] = tiny_lm(causal=True)
+    for leak_block in leak_models[name].blocks:
+        leak_block.causal = masked  # без маски: цели — следующий символ, а внимание видит всё окно
+    leak_history = train_lm(leak_models[name], steps=CFG["leak_steps"], name=f"GPT {name}")
+    leak_models[name] = (leak_models[name], min(leak_history["val"]), last_position_loss(leak_models[name]))
+    print(f"GPT {name}: потеря по окну {leak_models[name][1]:.3f}, на последней позиции {leak_models[name][2]:.3f} "
+          "нат на символ")
+for name, (leak_model, _, _) in leak_models.items():
+    torch.manual_seed(0)
+    leak_ids = generate(leak_model.eval(), encode("\nБез труда не ")[None].to(device), 40, temperature=0.5, top_k=5)
+    print(f"GPT {name} продолжает «Без труда не »:", decode(leak_ids[0].tolist())[1:].split("\n")[0])
+utils.record("leak_window_loss_no_mask", leak_models["без маски"][1])
+utils.record("leak_window_loss_masked", leak_models["с маской"][1])
+utils.record("leak_last_position_loss_no_mask", leak_models["без маски"][2])
+utils.record("leak_last_position_loss_masked", leak_models["с маской"][2])
+
+# %% [markdown]
+# Без маски потеря по окну ниже, чем с маской (в записанном запуске быстрого режима
+# {{result 10_transformers fast.values.leak_window_loss_no_mask .2f}} против
+# {{result 10_transformers fast.values.leak_window_loss_masked .2f}} нат на символ), и чем дольше обучение, тем
+# ниже: модель учится списывать следующий символ из входа, и кривая обучения выглядит как успех. Но на последней
+# позиции списывать нечего, и там модель без маски хуже модели с маской
+# ({{result 10_transformers fast.values.leak_last_position_loss_no_mask .2f}} против
+# {{result 10_transformers fast.values.leak_last_position_loss_masked .2f}}): она не училась предсказывать по
+# одному прошлому. Генерация — это всегда последняя позиция. Признак ошибки — подозрительно низкая потеря, ниже
+# биграмм уже в начале обучения и ниже, чем у любой модели с маской на этом корпусе.
+#
+# **Ещё одна ошибка — прятать под `[MASK]` все 100% выбранных символов.** Тогда BERT учится отвечать только там,
+# где стоит `[MASK]`, а на обычных позициях его выход ничему не учили. Но в работе (и на дообучении) масок во
+# входе нет. Обучим два BERT одинаково, с правилом 80/10/10 и со 100% масок, и проверим оба: угадывает ли модель
+# спрятанный символ и что она отвечает на позиции, где стоит настоящий символ.
+
+# %%
+def mask_all_chosen(ids, mask_id, vocab_size, p, rng):
+    """Ошибочный вариант mask_tokens: каждый выбранный символ заменяется на [MASK]."""
+    chosen = torch.rand(ids.shape, generator=rng) < p
+    return torch.where(chosen, torch.full_like(ids, mask_id), ids), torch.where(chosen, ids, torch.full_like(ids, -100))
+
+
+@torch.no_grad()
+def real_token_accuracy(model, seed=4):
+    """Доля позиций проверочных окон без масок, где лучший ответ модели — символ, который там стоит."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    hits = total = 0
+    for _ in range(CFG["eval_batches"]):
+        x = windows(val_ids, CFG["batch_size"], generator)[:, :-1]
+        hits += int((model(x.to(device)).argmax(-1).cpu() == x).sum())
+        total += x.numel()
+    return hits / total
+
+
+mask_rules = {}
+for name, masker in (("80/10/10", mask_tokens), ("100% [MASK]", mask_all_chosen)):
+    torch.manual_seed(0)
+    rule_bert = tiny_lm(causal=False)
+    train_lm(rule_bert, steps=CFG["mask_rule_steps"], name=f"BERT {name}", masker=masker)
+    mask_rules[name] = (masked_accuracy(rule_bert, gpt, val_ids)[0]["BERT"], real_token_accuracy(rule_bert))
+    print(f"BERT {name}: угадан спрятанный символ {mask_rules[name][0]:.1%}, на позиции с настоящим символом "
+          f"ответ совпадает с ним в {mask_rules[name][1]:.1%} случаев")
+utils.record("mask_rule_masked_accuracy_80_10_10", mask_rules["80/10/10"][0])
+utils.record("mask_rule_masked_accuracy_all", mask_rules["100% [MASK]"][0])
+utils.record("mask_rule_real_token_accuracy_80_10_10", mask_rules["80/10/10"][1])
+utils.record("mask_rule_real_token_accuracy_all", mask_rules["100% [MASK]"][1])
+
+# %% [markdown]
+# После короткого обучения на масках обе модели ещё на уровне «самого частого символа» (в записанном запуске
+# быстрого режима {{result 10_transformers fast.values.mask_rule_masked_accuracy_80_10_10 .1%}} и
+# {{result 10_transformers fast.values.mask_rule_masked_accuracy_all .1%}}), а на настоящих символах уже различаются:
+# модель с правилом 80/10/10 возвращает символ, который видит, в
+# {{result 10_transformers fast.values.mask_rule_real_token_accuracy_80_10_10 .0%}} случаев (10% выбранных символов
+# остаются на месте, и потеря учит её, что видимый символ часто и есть ответ), а модель со 100% масок — в
+# {{result 10_transformers fast.values.mask_rule_real_token_accuracy_all .0%}}: на обычных позициях её выход ничему не
+# учили. Её представления настоящих символов ни разу не проверялись потерей, а именно их потом берут для
+# классификации и поиска.
+#
 # ## 6. GPT продолжает, BERT заполняет пропуски
 #
 # Запустим обе модели и объясним разницу. GPT видит только прошлое и умеет
@@ -814,6 +944,48 @@ for temperature, top_k in ((0.5, 5), (1.0, None), (1.5, None)):
         print("   ", line)
 
 
+# %% [markdown]
+# **Сэмплирование top-p (Holtzman и др., 2019).** Метод top-k оставляет одно и то же число кандидатов на каждом шаге,
+# хотя распределение то острое (после «Без труда н» почти наверняка «е»), то плоское (начало нового слова). Top-p
+# оставляет **наименьший** набор самых вероятных токенов, чья суммарная вероятность не меньше $p$: где модель
+# уверена, кандидат один, где нет — их много. Посчитаем размер этого набора при $p = 0{,}9$ на позициях проверочных
+# окон у нашей GPT.
+
+# %%
+def top_p_filter(logits, p):
+    """Логиты, где всё вне наименьшего набора самых вероятных токенов с суммарной вероятностью ≥ p — −∞."""
+    sorted_logits, order = logits.sort(-1, descending=True)
+    probs = sorted_logits.softmax(-1)
+    keep_sorted = probs.cumsum(-1) - probs < p  # токен нужен, если до него набрано меньше p
+    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+    return torch.where(keep, logits, torch.full_like(logits, float("-inf")))
+
+
+@torch.no_grad()
+def nucleus_sizes(model, p, batches=4, seed=3):
+    """Размер набора top-p на каждой позиции нескольких проверочных окон."""
+    generator = torch.Generator().manual_seed(seed)
+    sizes = []
+    for _ in range(batches):
+        logits = model.eval()(windows(val_ids, CFG["batch_size"], generator)[:, :-1].to(device))
+        sizes.append(torch.isfinite(top_p_filter(logits, p)).sum(-1).flatten().cpu())
+    return torch.cat(sizes)
+
+
+nucleus = nucleus_sizes(gpt, 0.9)
+print(f"top-p 0,9: кандидатов на позицию — медиана {nucleus.median().item()}, от {nucleus.min().item()} до "
+      f"{nucleus.max().item()}; ровно один кандидат у {(nucleus == 1).float().mean():.0%} позиций "
+      f"(словарь — {VOCAB} символов)")
+utils.record("top_p90_nucleus_median", nucleus.median().item())
+utils.record("top_p90_nucleus_max", nucleus.max().item())
+utils.record("top_p90_single_share", (nucleus == 1).float().mean().item())
+
+# %% [markdown]
+# Размер набора меняется от позиции к позиции на порядок: top-k с одним $k$ на все шаги либо отрезает разумные
+# варианты в начале слова, либо оставляет мусор там, где ответ один. Поэтому генерация в библиотеках обычно
+# сочетает температуру с top-p (`top_p` в `model.generate` из `transformers`).
+
+# %%
 @torch.no_grad()
 def fill_masks(model, text):
     """Самый вероятный по BERT символ на месте каждого «_» в ``text``, с обеих сторон (каждый пропуск отдельно)."""
@@ -1104,20 +1276,28 @@ utils.summary(rows)
 # прячет токены, которые нужно восстановить: двунаправленная модель видит всё, и задача «предскажи свой же вход»
 # была бы тривиальной. На дообучении и в работе токена `[MASK]` во входе нет, поэтому из выбранных 15% только
 # 80% заменяют маской, 10% — случайным токеном, а 10% оставляют: модель не может полагаться на то, что всё
-# немаскированное верно, и должна строить хорошее представление каждого токена.
+# немаскированное верно, и должна строить хорошее представление каждого токена. Оба довода измерены в разделе 5:
+# GPT без причинной маски получила потерю по окну ниже, чем с маской
+# ({{result 10_transformers fast.values.leak_window_loss_no_mask .2f}} против
+# {{result 10_transformers fast.values.leak_window_loss_masked .2f}}), но на последней позиции, где списывать
+# нечего, — хуже ({{result 10_transformers fast.values.leak_last_position_loss_no_mask .2f}} против
+# {{result 10_transformers fast.values.leak_last_position_loss_masked .2f}}); BERT со 100% масок на позициях с
+# настоящим символом отвечает этим символом в {{result 10_transformers fast.values.mask_rule_real_token_accuracy_all .0%}}
+# случаев против {{result 10_transformers fast.values.mask_rule_real_token_accuracy_80_10_10 .0%}} у правила 80/10/10.
 # ### END SOLUTION
 
 # %% [markdown]
 # ## 11. Что дальше
 #
 # **Мы узнали:** внимание и многоголовое внимание, блок Transformer с pre-LayerNorm, причинную маску и маскирование
-# BERT, генерацию с температурой и top-k; маленькие GPT и BERT на одном корпусе и то же самое из `transformers`.
+# BERT, генерацию с температурой и top-k (и top-p); зачем модели вложения позиций и что ломают забытая причинная
+# маска и 100% `[MASK]`; маленькие GPT и BERT на одном корпусе и то же самое из `transformers`.
 #
 # **Дальше:** в главе 11 — seq2seq: кодировщик и декодер вместе, внимание декодера к кодировщику и перевод.
 #
 # **Домашнее задание:**
 # 1. Уберите деление на $\sqrt{d_k}$ и обучите GPT снова: что стало с потерей и с картами внимания?
-# 2. Обучите BERT, заменяющий маской все 100% выбранных символов, и сравните точность на масках.
+# 2. Обучите GPT без причинной маски на полном числе шагов и сравните её генерацию с генерацией GPT курса.
 # 3. Замените символьный токенизатор на BPE из раздела 4 и сравните проверочную потерю **на символ** (поделите
 #    потерю на токен на число символов в токене).
 # 4. Заполняйте длинный пропуск BERT по одному символу: сначала самый уверенный, потом снова модель. Помогает ли?
