@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import textwrap
 import warnings
 
 from course import cell_by_grade_id, grading, solution_notebook
 
+RUSSIAN = re.compile("[а-яё]", re.IGNORECASE)
 PREAMBLE = """
 import numpy as np
 import torch
@@ -106,9 +108,11 @@ def exercise_tests(chapter: str, exercises: dict, known_to_spill: dict | None = 
 
     @pytest.mark.parametrize("test_id, name, source", bad, ids=[f"{t}:{n}" for t, n, _ in bad])
     def test_plausible_mistakes_are_rejected(test_id, name, source):
-        # Any exception counts: nbgrader scores a test cell 0 for a crash as for a failed assert.
-        with pytest.raises(Exception):  # noqa: B017
+        # Any exception counts: nbgrader scores a test cell 0 for a crash as for a failed assert. What the student
+        # reads must be Russian and say what was checked (utils.checking wraps calls that may crash).
+        with pytest.raises(Exception) as info:  # noqa: B017
             run_test_cell(chapter, source, test_id)
+        assert RUSSIAN.search(str(info.value)), f"the student sees no Russian message: {info.value!r}"
 
     def test_every_exercise_lists_at_least_three_mistakes():
         assert sorted(graded_test_ids(chapter)) == sorted(exercises)

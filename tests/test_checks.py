@@ -64,3 +64,17 @@ def test_numerical_gradient_sees_second_order_terms():
     first_order = 3 * adapted ** 2
     assert utils.rel_error(num, exact) < 1e-7
     assert utils.rel_error(num, first_order) > 1e-2
+
+
+def test_checking_turns_a_crash_into_a_russian_failed_check_and_lets_blanks_through():
+    crash = r"вызов слоя на батче \(2, 3\): код упал с ошибкой RuntimeError: mat1"
+    with pytest.raises(AssertionError, match=crash), utils.checking("вызов слоя на батче (2, 3)"):
+        torch.nn.Linear(4, 1)(torch.zeros(2, 3))
+    # a blank exercise: utils.explain_unsolved names it
+    with pytest.raises(NotImplementedError), utils.checking("что угодно"):
+        raise NotImplementedError()
+    with pytest.raises(AssertionError, match="^своё сообщение$"), utils.checking("что угодно"):
+        raise AssertionError("своё сообщение")
+    with utils.checking("ничего не падает"):
+        value = 1
+    assert value == 1

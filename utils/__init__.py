@@ -9,7 +9,7 @@ what is beside the point of a chapter, lives here.
 # utils.metrics: sample-quality scores (fid_score, class_coverage) for the generative chapters.
 from . import captions, metrics, number_words
 from .apps import show_app, start_app, stop_apps
-from .checks import assert_close, assert_shape, numerical_gradient, rel_error, with_stand_ins
+from .checks import assert_close, assert_shape, checking, numerical_gradient, rel_error, with_stand_ins
 from .datasets import (
     CIFAR10_CLASSES,
     FASHION_MNIST_CLASSES,
@@ -59,7 +59,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError", "animate", "moving_average",
     "plot_returns",
-    "assert_close", "assert_shape", "by_mode", "data_dir", "describe_environment", "draw_blocks",
+    "assert_close", "assert_shape", "by_mode", "checking", "data_dir", "describe_environment", "draw_blocks",
     "get_device", "get_loaders", "hub_reachable", "in_colab", "is_autograding", "is_fast_mode", "machine_words",
     "set_fast_mode",
     "load_checkpoint",

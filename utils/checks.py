@@ -7,6 +7,8 @@ relative error), instead of a bare ``AssertionError``.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -21,6 +23,19 @@ def rel_error(actual, expected) -> float:
     """max |a - e| / max(1e-8, |a| + |e|), elementwise, as in CS231n."""
     a, e = _to_numpy(actual), _to_numpy(expected)
     return float(np.max(np.abs(a - e) / np.maximum(1e-8, np.abs(a) + np.abs(e))))
+
+
+@contextlib.contextmanager
+def checking(what: str):
+    """Report a crash of the student's code inside the block as a failed check with a Russian message that says
+    what was being checked, followed by the original error (a wrong shape or dtype otherwise shows only torch's
+    English message). A blank exercise's ``NotImplementedError`` and failed checks pass through unchanged."""
+    try:
+        yield
+    except (AssertionError, NotImplementedError):
+        raise
+    except Exception as exc:
+        raise AssertionError(f"{what}: код упал с ошибкой {type(exc).__name__}: {exc}") from exc
 
 
 def assert_shape(tensor, shape, what: str = "результат") -> None:

@@ -176,7 +176,8 @@ _t_model = Autoencoder()
 _t_x = torch.rand(5, 784)
 _t_z = _t_model.encode(_t_x).detach()
 utils.assert_shape(_t_z, (5, 32), "encode(x)")
-_t_r = _t_model.decode(_t_z).detach()
+with utils.checking("decode(z) на кодах формы (5, 32): декодер должен принимать код размера latent_dim"):
+    _t_r = _t_model.decode(_t_z).detach()
 utils.assert_shape(_t_r, (5, 784), "decode(z)")
 assert float(_t_r.min()) >= 0.0 and float(_t_r.max()) <= 1.0, "decode(z) должен возвращать значения в [0, 1]"
 assert isinstance(_t_model.encoder, nn.Module) and isinstance(_t_model.decoder, nn.Module), \
@@ -529,7 +530,8 @@ for _t_lam in (0.01, 0.5):
                        torch.tensor(_t_sparse_ref(_t_recon, _t_x, _t_z, _t_lam)), f"l1_weight={_t_lam}", atol=1e-6)
 # Gradient with respect to the code: lambda * sign(z) / B.
 _t_zg = _t_z.clone().requires_grad_(True)
-sparse_ae_loss(_t_recon, _t_x, _t_zg, l1_weight=0.2).backward()
+with utils.checking("backward() по потере: штраф должен зависеть от z, а не от его отсоединённой копии"):
+    sparse_ae_loss(_t_recon, _t_x, _t_zg, l1_weight=0.2).backward()
 assert _t_zg.grad is not None, "градиент должен доходить до кода z"
 utils.assert_close(_t_zg.grad, 0.2 * torch.sign(_t_z) / 16, "градиент штрафа по z", atol=1e-7)
 # Batch of one.

@@ -447,7 +447,8 @@ class _TStubDecoder(nn.Module):
 
 
 torch.manual_seed(0)
-_t_s = sample(_TStubDecoder(6), 10)
+with utils.checking("sample(модель с кодом размера 6, 10): размер кода берётся из model.latent_dim"):
+    _t_s = sample(_TStubDecoder(6), 10)
 utils.assert_shape(_t_s, (10, 784), "sample(model, 10)")
 assert float(_t_s.min()) >= 0 and float(_t_s.max()) <= 1, "сэмплы должны быть в [0, 1]"
 assert not _t_s.requires_grad, "сэмплирование не должно строить граф: используйте torch.no_grad()"
@@ -478,7 +479,9 @@ assert not torch.equal(sample(_TIdentityDecoder(3), 5), sample(_TIdentityDecoder
 utils.assert_shape(sample(_TStubDecoder(2, out_dim=20), 3), (3, 20), "sample для модели с кодом 2 и выходом 20")
 # Placed on the model's device (a meta-device model shows where the tensor is created).
 _t_meta = _TIdentityDecoder(4).to("meta")
-assert sample(_t_meta, 2).device.type == "meta", "z нужно создавать на устройстве модели"
+with utils.checking("sample для модели на другом устройстве: z нужно создавать на устройстве модели"):
+    _t_meta_s = sample(_t_meta, 2)
+assert _t_meta_s.device.type == "meta", "z нужно создавать на устройстве модели"
 ### END HIDDEN TESTS
 
 # %% [markdown]

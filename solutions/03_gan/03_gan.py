@@ -317,7 +317,8 @@ _t_train_step = utils.with_stand_ins(
     generator_loss=lambda fake: ((fake - 1) ** 2).mean())
 _t_g, _t_dn, _t_og, _t_od = _t_setup()
 _t_real = torch.rand(10, 12) * 2 - 1
-_t_out = _t_train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
+with utils.checking("train_step на заглушках G и D (нет ли второго backward через уже освобождённый граф?)"):
+    _t_out = _t_train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
 assert isinstance(_t_out, dict) and set(_t_out) >= {"d_loss", "g_loss", "d_real", "d_fake"}, \
     "train_step должен вернуть словарь с d_loss, g_loss, d_real, d_fake"
 assert all(isinstance(_t_out[k], float) for k in ("d_loss", "g_loss", "d_real", "d_fake")), "значения — числа float"

@@ -418,7 +418,9 @@ print(f"параметров: {_t_n_params:,}")
 assert _t_n_params <= 3_000_000, f"не больше 3M параметров, сейчас {_t_n_params:,}"
 with torch.no_grad():
     utils.assert_shape(_t_net(torch.randn(2, 1, 28, 28), torch.tensor([0, 999])), (2, 1, 28, 28), "UNet()(x 28×28, t)")
-    utils.assert_shape(_t_net(torch.randn(2, 1, 32, 32), torch.tensor([5, 6])), (2, 1, 32, 32), "UNet()(x 32×32, t)")
+    with utils.checking("UNet()(x 32×32, t): размеры при подъёме разрешения берутся из входа, а не фиксированы"):
+        _t_o32 = _t_net(torch.randn(2, 1, 32, 32), torch.tensor([5, 6]))
+    utils.assert_shape(_t_o32, (2, 1, 32, 32), "UNet()(x 32×32, t)")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 with torch.no_grad():
@@ -559,7 +561,8 @@ _t_want = ((_t_s.q_sample(_t_x0, _t_tt, _t_eps) - _t_eps) ** 2).mean()
 utils.assert_close(diffusion_loss(lambda x, t: x, _t_x0, _t_tt, _t_eps, _t_s), _t_want, "модель получает q_sample(x0, t, noise)")
 # Gradients flow into the model.
 _t_lin = nn.Conv2d(1, 1, 1)
-diffusion_loss(lambda x, t: _t_lin(x), _t_x0, _t_tt, _t_eps, _t_s).backward()
+with utils.checking("backward() по потере: градиент должен доходить до модели (не отсоединяйте её выход)"):
+    diffusion_loss(lambda x, t: _t_lin(x), _t_x0, _t_tt, _t_eps, _t_s).backward()
 assert _t_lin.weight.grad is not None and float(_t_lin.weight.grad.abs().sum()) > 0, "потери должны быть дифференцируемы"
 ### END HIDDEN TESTS
 

@@ -225,7 +225,8 @@ _t_rng = np.random.default_rng(0)
 _t_acts = [epsilon_greedy(np.array([0.1, 0.9, 0.3]), 0.0, _t_rng) for _ in range(50)]
 assert set(_t_acts) == {1}, f"при ε = 0 нужно всегда брать лучшее действие, выбрано {sorted(set(_t_acts))}"
 assert all(isinstance(a, int | np.integer) for a in _t_acts), "верните номер действия целым числом"
-_t_acts = np.array([epsilon_greedy(np.zeros(4), 1.0, _t_rng) for _ in range(4000)])
+with utils.checking("epsilon_greedy при ε = 1 и четырёх равных Q: случайное действие — любое из всех"):
+    _t_acts = np.array([epsilon_greedy(np.zeros(4), 1.0, _t_rng) for _ in range(4000)])
 assert set(_t_acts.tolist()) == {0, 1, 2, 3}, "при ε = 1 должны встречаться все действия"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
@@ -448,6 +449,7 @@ class ReplayBuffer:
 
 # %% grade_id="replay_buffer_tests" points=3
 _t_buf = ReplayBuffer(5, 3)
+assert isinstance(getattr(_t_buf, "obs", None), np.ndarray), "буфер хранит наблюдения в массиве self.obs (numpy)"
 assert _t_buf.obs.shape == (5, 3) and _t_buf.obs.dtype == np.float32, "obs: массив float32 формы (capacity, obs_dim)"
 assert _t_buf.actions.shape == (5,) and _t_buf.actions.dtype == np.int64, "actions: массив int64 формы (capacity,)"
 assert len(_t_buf) == 0, f"пустой буфер: len = {len(_t_buf)}, а нужно 0"
@@ -474,8 +476,9 @@ assert torch.equal(_t_a.float() + 1, _t_o[:, 0]) and torch.equal(_t_r, _t_a.floa
 assert torch.equal(_t_d, (_t_a == 2).float()), "terminated хранится как 0.0 / 1.0"
 # Circular: the oldest transitions are overwritten, the size stays at capacity.
 _t_buf = ReplayBuffer(4, 1)
-for _t_i in range(6):
-    _t_buf.add(np.array([_t_i]), 0, 0.0, np.array([_t_i]), False)
+with utils.checking("6 записей в буфер на 4: запись должна идти по кругу, поверх самых старых"):
+    for _t_i in range(6):
+        _t_buf.add(np.array([_t_i]), 0, 0.0, np.array([_t_i]), False)
 assert len(_t_buf) == 4, f"после 6 записей в буфер на 4 в нём 4 перехода, а не {len(_t_buf)}"
 assert sorted(_t_buf.obs[:, 0].tolist()) == [2.0, 3.0, 4.0, 5.0], "запись по кругу: новые переходы заменяют самые старые"
 _t_seen = set(_t_buf.sample(400, np.random.default_rng(2))[0][:, 0].tolist())

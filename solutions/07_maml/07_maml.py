@@ -272,7 +272,8 @@ _t_lin = nn.Linear(3, 2)
 _t_p = {k: v.detach().clone() for k, v in _t_lin.named_parameters()}
 _t_x, _t_y = torch.randn(6, 3), torch.tensor([0, 1, 1, 0, 1, 1])
 _t_err = (torch.softmax(_t_x @ _t_p["weight"].T + _t_p["bias"], 1) - F.one_hot(_t_y, 2).float()) / 6
-_t_new = inner_adapt(_t_lin, _t_p, _t_x, _t_y, 0.5, 1)
+with utils.checking("inner_adapt на отсоединённых параметрах: градиент по ним считает torch.func, а не autograd"):
+    _t_new = inner_adapt(_t_lin, _t_p, _t_x, _t_y, 0.5, 1)
 assert isinstance(_t_new, dict) and set(_t_new) == {"weight", "bias"}, "верните словарь с теми же именами параметров"
 utils.assert_close(_t_new["weight"], _t_p["weight"] - 0.5 * _t_err.T @ _t_x, "вес после одного шага", atol=1e-6)
 utils.assert_close(_t_new["bias"], _t_p["bias"] - 0.5 * _t_err.sum(0), "смещение после одного шага", atol=1e-6)

@@ -702,8 +702,9 @@ def _t_reference(model, images, groups, scale):
     return torch.softmax(min(scale, 100.0) * u @ torch.stack(rows).T, dim=1)
 
 
-utils.assert_close(zero_shot_classify(_t_toy, _t_imgs, _t_groups), _t_reference(_t_toy, _t_imgs, _t_groups,
-                                                                                 np.exp(1.7)),
+with utils.checking("zero_shot_classify, где класс — одна строка-подсказка или список подсказок"):
+    _t_p_groups = zero_shot_classify(_t_toy, _t_imgs, _t_groups)
+utils.assert_close(_t_p_groups, _t_reference(_t_toy, _t_imgs, _t_groups, np.exp(1.7)),
                    "вероятности при ансамблях подсказок (нормированные векторы подсказок, среднее, снова нормировка)",
                    atol=1e-5)
 _t_toy_big = _TToyModel(_t_vectors, np.log(1e4))

@@ -217,7 +217,10 @@ def resnet_cifar(depth, num_classes=10, residual=True, width=16):
 # %% grade_id="resnet_tests" points=5
 torch.manual_seed(0)
 _t_block = ResidualBlock(16, 32, stride=2)
-utils.assert_shape(_t_block(torch.randn(2, 16, 8, 8)), (2, 32, 4, 4), "ResidualBlock(16, 32, stride=2)")
+with utils.checking("ResidualBlock(16, 32, stride=2) на входе (2, 16, 8, 8): при смене числа каналов или stride "
+                    "обходному пути нужна проекция 1×1"):
+    _t_block_out = _t_block(torch.randn(2, 16, 8, 8))
+utils.assert_shape(_t_block_out, (2, 32, 4, 4), "ResidualBlock(16, 32, stride=2)")
 utils.assert_shape(ResidualBlock(16, 16)(torch.randn(2, 16, 8, 8)), (2, 16, 8, 8), "ResidualBlock(16, 16)")
 _t_net = resnet_cifar(20)
 assert isinstance(_t_net, nn.Sequential), "resnet_cifar возвращает nn.Sequential"

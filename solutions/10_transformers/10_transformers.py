@@ -112,7 +112,8 @@ utils.assert_shape(_t_out, (2, 5, 3), "выход внимания")
 utils.assert_shape(_t_w, (2, 5, 7), "веса внимания")
 utils.assert_close(_t_out, F.scaled_dot_product_attention(_t_q, _t_k, _t_v), "сравнение с F.scaled_dot_product_attention",
                    atol=1e-5)
-assert causal_mask(3).tolist() == [[True, False, False], [True, True, False], [True, True, True]], "causal_mask(3)"
+assert causal_mask(3).tolist() == [[True, False, False], [True, True, False], [True, True, True]], \
+    "causal_mask(3): True на диагонали и ниже (позиция видит себя и прошлое), False выше"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 torch.manual_seed(1)

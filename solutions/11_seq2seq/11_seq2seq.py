@@ -119,7 +119,7 @@ assert torch.all(_t_out[0, 3:] == 0), "на позициях паддинга с
 # Padding changes nothing: more pad columns give the same states.
 _t_out2, _t_last2 = _t_enc(torch.cat([_t_src, torch.zeros(2, 3, dtype=torch.long)], 1))
 utils.assert_close(_t_last2, _t_last, "лишний паддинг не меняет последнее состояние", atol=1e-6)
-assert _t_enc.embedding.padding_idx == 0, "nn.Embedding(..., padding_idx=0)"
+assert _t_enc.embedding.padding_idx == 0, "вложения: нужен nn.Embedding(..., padding_idx=0), паддинг — токен 0"
 assert isinstance(_t_enc.rnn, nn.GRU) and _t_enc.rnn.batch_first, "nn.GRU(emb_dim, hidden_dim, batch_first=True)"
 ### END HIDDEN TESTS
 
