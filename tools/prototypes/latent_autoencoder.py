@@ -201,7 +201,9 @@ def reconstruct(enc, dec, images: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 def evaluate() -> dict:
     held, held_scenes = canvases(1000, held_out=True, seed=1)
     two = np.array([s.right is not None for s in held_scenes])
-    result = {"held_out_canvases": len(held_scenes)}
+    # Variants whose state is no longer in the cache keep their earlier entries (a fresh checkout has no cache).
+    result = json.loads(OUT.read_text(encoding="utf-8")) if OUT.exists() else {}
+    result["held_out_canvases"] = len(held_scenes)
     real = scene_reader.judge(held.float() / 255, held_scenes)
     result["real"] = {"digit_one": float(real["digit"][~two].mean()), "digit_two": float(real["digit"][two].mean()),
                       "attributes": float(real["attributes"].mean())}
@@ -220,6 +222,8 @@ def evaluate() -> dict:
             "attributes": float(verdict["attributes"].mean()),
             "l1": float((rec - held.float() / 255).abs().mean()),
             "latent_std": float(means.std()), "parameters": sum(p.numel() for m in (enc, dec) for p in m.parameters()),
+            "machine": state.get("machine", records.machine(torch.device("cpu"))),
+            "mnist_train_digits": state.get("mnist_train_digits"),
         }
         print(variant, result[variant], flush=True)
         utils.show_images(torch.cat([held[:8].float() / 255, rec[:8]]), nrow=8, title=variant)

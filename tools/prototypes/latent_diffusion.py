@@ -8,6 +8,7 @@ variance, and decoding through the autoencoder. Measures, with the judge, whethe
 
     python -m tools.prototypes.latent_diffusion train [--steps 4000] [--autoencoder gan]
     python -m tools.prototypes.latent_diffusion evaluate [--prompts 200]
+    python -m tools.prototypes.latent_diffusion export [--autoencoder ink4]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import copy
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -96,12 +98,22 @@ class LatentUNet(nn.Module):
         return self.out(h)
 
 
+def as_shipped(module: nn.Module) -> nn.Module:
+    """The module with its weights rounded to fp16 and back: what the exported checkpoint holds, so that the
+    evaluation measures the shipped weights."""
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+    return module
+
+
 def load_autoencoder(variant: str):
     state = torch.load(ae.CACHE / f"autoencoder_{variant}.state.pt", weights_only=False)
     enc, dec = ae.build(state.get("config", {}))
     enc.load_state_dict(state["enc"])
     dec.load_state_dict(state["dec"])
-    return enc.eval(), dec.eval()
+    return as_shipped(enc.eval()), as_shipped(dec.eval())
 
 
 @torch.no_grad()
@@ -160,7 +172,8 @@ def train(variant: str, steps: int, batch: int, lr: float) -> None:
             tick = time.perf_counter()
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                         "schedule": schedule.state_dict(), "log": log, "step": step + 1,
-                        "generator": generator.get_state(), "scale": scale}, path.with_suffix(".tmp"))
+                        "generator": generator.get_state(), "scale": scale,
+                        "machine": records.machine(torch.device("cpu"))}, path.with_suffix(".tmp"))
             path.with_suffix(".tmp").replace(path)
 
 
@@ -186,11 +199,12 @@ def evaluate(variant: str, prompts: int, ddim_steps: int) -> dict:
     latent = state["ema"]["inc.weight"].shape[1] - 2
     model = LatentUNet(ch["ConditionalBlock"], ch["sinusoidal_embedding"], latent=latent)
     model.load_state_dict(state["ema"])
-    model.eval()
+    as_shipped(model.eval())
     _, dec = load_autoencoder(variant)
     out = {"autoencoder": variant, "steps": state["step"], "train_seconds": round(state["log"]["seconds"], 1),
            "parameters": sum(p.numel() for p in model.parameters()), "ddim_steps": ddim_steps,
-           "final_loss": state["log"]["loss"][-1], "machine": records.machine(torch.device("cpu"))}
+           "final_loss": state["log"]["loss"][-1], "machine": records.machine(torch.device("cpu")),
+           "weights": "fp16, as exported"}
     shown = []
     for held_out in (False, True):
         scenes, texts = ch["evaluation_prompts"](held_out, prompts, 22 if held_out else 21)
@@ -219,9 +233,35 @@ def evaluate(variant: str, prompts: int, ddim_steps: int) -> dict:
     return out
 
 
+def export(variant: str) -> Path:
+    """Both stages' weights in fp16 (encoder, decoder, the denoiser's EMA) with their training record and the last
+    evaluation, into data/checkpoints/text_to_image_latent.pt: the prototype's result survives a fresh checkout
+    (the cache does not) and is what the chapter will load."""
+    from tools.artifacts import checksums
+
+    ae_state = torch.load(ae.CACHE / f"autoencoder_{variant}.state.pt", weights_only=False)
+    state = torch.load(ae.CACHE / f"diffusion_{variant}.state.pt", weights_only=False)
+    stages = (("encoder", ae_state["enc"]), ("decoder", ae_state["dec"]), ("denoiser", state["ema"]))
+    half = {key: {k: v.half() if v.is_floating_point() else v for k, v in weights.items()} for key, weights in stages}
+    evaluation = json.loads(OUT.read_text(encoding="utf-8")) if OUT.exists() else {}
+    autoencoder = json.loads(ae.OUT.read_text(encoding="utf-8")).get(variant, {}) if ae.OUT.exists() else {}
+    record = {"autoencoder": {"config": ae_state.get("config", {}), "steps": ae_state["step"],
+                              "train_seconds": round(ae_state["log"]["seconds"], 1), "evaluation": autoencoder},
+              "denoiser": {"steps": state["step"], "train_seconds": round(state["log"]["seconds"], 1),
+                           "train_canvases": TRAIN_CANVASES, "final_loss": state["log"]["loss"][-1],
+                           "machine": state.get("machine")},
+              "latent_scale": state["scale"], "evaluation": evaluation,
+              **records.provenance(f"python -m tools.prototypes.latent_diffusion export --autoencoder {variant}")}
+    path = ROOT / "data" / "checkpoints" / "text_to_image_latent.pt"
+    torch.save({**half, "scale": state["scale"], "info": record}, path)
+    checksums.register({"checkpoints/text_to_image_latent.pt": {}})
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("train", "evaluate"))
+    parser.add_argument("action", choices=("train", "evaluate", "export"))
     parser.add_argument("--autoencoder", default="gan", help="the autoencoder variant's name")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=64)
@@ -233,8 +273,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.action == "train":
         train(args.autoencoder, args.steps, args.batch, args.lr)
-    else:
+    elif args.action == "evaluate":
         evaluate(args.autoencoder, args.prompts, args.ddim_steps)
+    else:
+        export(args.autoencoder)
 
 
 if __name__ == "__main__":
