@@ -32,6 +32,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "07_maml": {"20%": CHANCE, "5%": CHANCE, "98.3%": "MAML paper, first-order, 5-way 1-shot Omniglot",
                 "98.7%": "MAML paper, second-order, 5-way 1-shot Omniglot"},
     "08_clip": {"0.07": "CLIP paper's initial temperature", "10%": CHANCE,
+                "3,5": "CLIP paper: gain of the 80-prompt ensemble on ImageNet over one prompt",
                 "50%": "chance level of the word-order pairs (a bag of words cannot tell them apart)"},
     "09_resnet_vit": {"2,5": "estimated study time in hours", "4.2": "section number of He et al.",
                       "0,1": "label smoothing of the recipe", "0,01": "bound on a recorded difference (0.008)",
@@ -42,7 +43,11 @@ ALLOWED: dict[str, dict[str, str]] = {
                         "2.0": "licence name (Apache-2.0)", "1,1": "nanoGPT's Shakespeare corpus size",
                         "10,7": "nanoGPT's character model size", "1,47": "nanoGPT's reported validation loss",
                         "0.5": "sampling temperature of the demo",
-                        "99%": "threshold of a hard softmax row (a definition)", "0,99": "the same threshold"},
+                        "99%": "threshold of a hard softmax row (a definition)", "0,99": "the same threshold",
+                        "84,3": "BERT paper, appendix C.2: MNLI dev accuracy, 100% [MASK]",
+                        "84,2": "BERT paper, appendix C.2: MNLI dev accuracy, 80/10/10",
+                        "94,0": "BERT paper, appendix C.2: NER feature-based F1, 100% [MASK]",
+                        "94,9": "BERT paper, appendix C.2: NER feature-based F1, 80/10/10"},
 }
 
 

@@ -799,12 +799,12 @@ else:
           "выполняется в полном режиме (его числа — в тексте ниже).")
 
 # %% [markdown]
-# В записанном полном запуске scheduled sampling сделал то, для чего задуман, но не больше: после первой ошибки модель
+# В полном запуске курса scheduled sampling сделал то, для чего задуман, но не больше: после первой ошибки модель
 # со своим префиксом ошибается реже ({{result 11_seq2seq full.values.plain_scheduled_after_error_free .1%}} верных символов против
 # {{result 11_seq2seq full.values.plain_after_error_free .1%}} у обученной с teacher forcing), а точность целиком не выросла
 # ({{result 11_seq2seq full.values.plain_scheduled_exact_match .1%}} против {{result 11_seq2seq full.values.plain_exact_match .1%}}): часть обучения модель училась на своих
 # неверных входах, а не на верных. Это один запуск каждой модели; разница точностей — порядка процента, и её знак на
-# другом сиде может смениться.
+# другом начальном значении генератора случайных чисел может смениться.
 
 # %% [markdown]
 # ## 9. Куда смотрит внимание
@@ -872,20 +872,23 @@ for penalty in (1.0, 0.0):
     utils.record(f"plain_beam5_penalty{penalty:g}_short", float(short))
 
 # %% [markdown]
-# В быстром режиме недоученная модель с вниманием переводит жадно {{result 11_seq2seq fast.values.attention_greedy_beam_subset .1%}},
-# лучом 3 — {{result 11_seq2seq fast.values.attention_beam3_exact_match .1%}}, лучом 5 — {{result 11_seq2seq fast.values.attention_beam5_exact_match .1%}}.
-# Это одна модель и сто чисел, а стандартная ошибка доли на такой выборке — около пяти пунктов: чтобы утверждать,
-# что луч надёжно помогает недоученной модели, нужно больше чисел и несколько обученных моделей. В
+# В быстром режиме недоученная модель с вниманием переводит верно {{result 11_seq2seq fast.values.attention_greedy_beam_subset .1%}}
+# из ста чисел жадно, {{result 11_seq2seq fast.values.attention_beam3_exact_match .1%}} лучом 3 и
+# {{result 11_seq2seq fast.values.attention_beam5_exact_match .1%}} лучом 5. Жадный вывод и луч сравниваются на одних и тех же
+# числах, поэтому о надёжности разницы говорит не ошибка каждой доли, а то, сколько чисел луч исправил и сколько
+# испортил (сравните ответы сами). И модель одна: чтобы утверждать, что луч помогает недоученным моделям вообще,
+# нужны несколько обученных моделей. В
 # полном режиме модель почти не ошибается, и лучу почти нечего исправлять: жадно
 # {{result 11_seq2seq full.values.attention_greedy_beam_subset .1%}}, лучом 3 и 5 — {{result 11_seq2seq full.values.attention_beam3_exact_match .1%}} и
-# {{result 11_seq2seq full.values.attention_beam5_exact_match .1%}}. Цена луча ширины $k$ — $k$ шагов декодера вместо одного.
+# {{result 11_seq2seq full.values.attention_beam5_exact_match .1%}}. Цена луча ширины $k$ — $k$ вызовов декодера на каждый символ ответа вместо одного.
 #
 # **Поправка на длину.** Без деления на длину (`length_penalty = 0`) луч сравнивает готовые ответы по сумме
 # логарифмов, и короткие выигрывают: у модели без внимания (лучом 5) ответов короче верного стало
 # {{result 11_seq2seq full.values.plain_beam5_penalty0_short .1%}} против {{result 11_seq2seq full.values.plain_beam5_penalty1_short .1%}} с поправкой в полном режиме и
 # {{result 11_seq2seq fast.values.plain_beam5_penalty0_short .1%}} против {{result 11_seq2seq fast.values.plain_beam5_penalty1_short .1%}} в быстром, а точность почти не
-# изменилась ({{result 11_seq2seq full.values.plain_beam5_penalty0_exact_match .1%}} против {{result 11_seq2seq full.values.plain_beam5_penalty1_exact_match .1%}}): на этой
-# задаче длина ответа почти всегда ясна из входа, и эффект мал.
+# изменилась ({{result 11_seq2seq full.values.plain_beam5_penalty0_exact_match .1%}} против {{result 11_seq2seq full.values.plain_beam5_penalty1_exact_match .1%}}). Заметно доля коротких
+# ответов растёт у недоученной модели быстрого режима; в полном режиме разница — несколько ответов из сотен
+# проверенных, на уровне шума.
 
 # %% [markdown]
 # ## 11. Мост к главе 10: та же задача на `nn.Transformer`
