@@ -6,6 +6,7 @@ tests reject plausible mistakes and accept other correct implementations.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -47,22 +48,36 @@ def _reference_code(chapter: str) -> list:
     return definitions(chapter, constants=True)
 
 
-def run_later_test_cells(chapter: str, implementation: str, test_id: str) -> None:
-    """Run, in one namespace as a notebook would, the chapter's reference definitions, then ``implementation``
-    (a student's answer to the exercise graded by ``test_id``), then every graded test cell in order: those up
-    to ``test_id``'s may fail, every later one must pass (a mistake costs its own exercise's points only)."""
+@contextlib.contextmanager
+def reference_namespace(chapter: str, name: str):
+    """A namespace as a fast-mode notebook would have it after running the chapter's reference definitions
+    (``COURSE_FAST=1`` while the block runs, restored after). Definitions that need data only an experiment cell
+    makes are skipped."""
     import torch
 
     previous = os.environ.get("COURSE_FAST")
     os.environ["COURSE_FAST"] = "1"
     try:
-        ns: dict = {"__name__": f"isolation_{chapter}", "device": torch.device("cpu"), "FAST": True}
+        ns: dict = {"__name__": name, "device": torch.device("cpu"), "FAST": True}
         for code, required in _reference_code(chapter):
             try:
                 exec(code, ns)
             except Exception:
                 if required:
                     raise
+        yield ns
+    finally:
+        if previous is None:
+            os.environ.pop("COURSE_FAST", None)
+        else:
+            os.environ["COURSE_FAST"] = previous
+
+
+def run_later_test_cells(chapter: str, implementation: str, test_id: str) -> None:
+    """Run, in one namespace as a notebook would, the chapter's reference definitions, then ``implementation``
+    (a student's answer to the exercise graded by ``test_id``), then every graded test cell in order: those up
+    to ``test_id``'s may fail, every later one must pass (a mistake costs its own exercise's points only)."""
+    with reference_namespace(chapter, f"isolation_{chapter}") as ns:
         exec(textwrap.dedent(implementation), ns)
         ids = graded_test_ids(chapter)
         own = ids.index(test_id)
@@ -74,11 +89,6 @@ def run_later_test_cells(chapter: str, implementation: str, test_id: str) -> Non
                 except Exception as exc:
                     if position > own:
                         raise AssertionError(f"a mistake graded by {test_id} also fails {cell_id}: {exc!r}") from exc
-    finally:
-        if previous is None:
-            os.environ.pop("COURSE_FAST", None)
-        else:
-            os.environ["COURSE_FAST"] = previous
 
 
 def variants(template: str, good: dict):

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 
 import pytest
 from course import SLUGS, grading, release_notebook
-from exercise_checks import _reference_code
+from exercise_checks import reference_namespace
 
 from utils.unsolved import unsolved_name
 
@@ -45,20 +44,9 @@ CASES = [pytest.param(slug, test_id, blanks, test, earlier, id=f"{slug}:{test_id
 
 @pytest.mark.parametrize("slug, test_id, blanks, test, earlier", CASES)
 def test_a_blank_exercise_stops_its_test_cell_with_the_unsolved_message(slug, test_id, blanks, test, earlier):
-    import torch
-
     assert blanks, f"{test_id}: no solution cell before it"
     assert any("raise NotImplementedError()" in b for b in blanks), f"{test_id}: the released answer is not blank"
-    previous = os.environ.get("COURSE_FAST")
-    os.environ["COURSE_FAST"] = "1"
-    try:
-        ns: dict = {"__name__": f"blank_{slug}", "device": torch.device("cpu"), "FAST": True}
-        for code, required in _reference_code(slug):
-            try:
-                exec(code, ns)
-            except Exception:
-                if required:
-                    raise
+    with reference_namespace(slug, f"blank_{slug}") as ns:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             for cell in earlier:  # the earlier exercises, solved (the reference), and their test cells
@@ -69,10 +57,5 @@ def test_a_blank_exercise_stops_its_test_cell_with_the_unsolved_message(slug, te
         with warnings.catch_warnings(), pytest.raises(NotImplementedError) as info:
             warnings.simplefilter("ignore")
             exec(compile(test, f"<{test_id}>", "exec"), ns)
-    finally:
-        if previous is None:
-            os.environ.pop("COURSE_FAST", None)
-        else:
-            os.environ["COURSE_FAST"] = previous
     name = unsolved_name(info.value.__traceback__)
     assert name is not None, f"{test_id}: NotImplementedError raised at a cell's top level, not in the exercise"

@@ -181,7 +181,8 @@ def train(variant: str, steps: int, gan_from: int, batch: int, kl_weight: float,
             tick = time.perf_counter()
             torch.save({"enc": enc.state_dict(), "dec": dec.state_dict(), "disc": disc.state_dict(),
                         "opt": opt.state_dict(), "opt_d": opt_d.state_dict(), "log": log, "step": step + 1,
-                        "rng": torch.get_rng_state(), "config": config}, path.with_suffix(".tmp"))
+                        "rng": torch.get_rng_state(), "config": config,
+                        "machine": records.machine(torch.device("cpu"))}, path.with_suffix(".tmp"))
             path.with_suffix(".tmp").replace(path)
             if step + 1 == gan_from:  # a variant without the adversarial term can branch off here: same start
                 (CACHE / f"autoencoder_{variant}_at{gan_from}.state.pt").write_bytes(path.read_bytes())
@@ -223,7 +224,6 @@ def evaluate() -> dict:
             "l1": float((rec - held.float() / 255).abs().mean()),
             "latent_std": float(means.std()), "parameters": sum(p.numel() for m in (enc, dec) for p in m.parameters()),
             "machine": state.get("machine", records.machine(torch.device("cpu"))),
-            "mnist_train_digits": state.get("mnist_train_digits"),
         }
         print(variant, result[variant], flush=True)
         utils.show_images(torch.cat([held[:8].float() / 255, rec[:8]]), nrow=8, title=variant)

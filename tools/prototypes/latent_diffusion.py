@@ -98,13 +98,14 @@ class LatentUNet(nn.Module):
         return self.out(h)
 
 
+def fp16(weights: dict) -> dict:
+    """A state dict with its floating-point tensors in fp16: how the exported checkpoint stores them."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+
+
 def as_shipped(module: nn.Module) -> nn.Module:
-    """The module with its weights rounded to fp16 and back: what the exported checkpoint holds, so that the
-    evaluation measures the shipped weights."""
-    with torch.no_grad():
-        for tensor in module.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.half().float())
+    """The module with its weights rounded to fp16 and back, so that the evaluation measures the shipped weights."""
+    module.load_state_dict(fp16(module.state_dict()))  # load_state_dict copies them back into the fp32 parameters
     return module
 
 
@@ -242,7 +243,7 @@ def export(variant: str) -> Path:
     ae_state = torch.load(ae.CACHE / f"autoencoder_{variant}.state.pt", weights_only=False)
     state = torch.load(ae.CACHE / f"diffusion_{variant}.state.pt", weights_only=False)
     stages = (("encoder", ae_state["enc"]), ("decoder", ae_state["dec"]), ("denoiser", state["ema"]))
-    half = {key: {k: v.half() if v.is_floating_point() else v for k, v in weights.items()} for key, weights in stages}
+    half = {key: fp16(weights) for key, weights in stages}
     evaluation = json.loads(OUT.read_text(encoding="utf-8")) if OUT.exists() else {}
     autoencoder = json.loads(ae.OUT.read_text(encoding="utf-8")).get(variant, {}) if ae.OUT.exists() else {}
     record = {"autoencoder": {"config": ae_state.get("config", {}), "steps": ae_state["step"],
