@@ -140,3 +140,21 @@ def test_the_loss_floor_under_label_smoothing_is_the_least_reachable_cross_entro
     for other in (torch.randn(5, 10), torch.zeros(1, 10)):
         loss = torch.nn.functional.cross_entropy(other, label.expand(len(other)), label_smoothing=0.1).item()
         assert loss > floor
+
+
+def test_shipping_from_a_cache_without_the_experiment_runs_keeps_the_recorded_experiments(monkeypatch, tmp_path):
+    monkeypatch.setattr(resnet_vit, "state_dir", lambda: tmp_path)  # a fresh checkout: no finished runs
+    previous = shipped("resnet20")["info"]["experiments"]
+    kept = resnet_vit.experiments(previous)
+    assert kept["kept_from_previous_checkpoint"] is True
+    assert {k: v for k, v in kept.items() if k != "kept_from_previous_checkpoint"} == {
+        k: v for k, v in previous.items() if k not in ("gradient_ratio", "gradient_images")}
+
+
+def test_a_shipped_run_longer_than_the_curve_gets_its_own_curve_point():
+    table = resnet_vit.run_table()
+    for model, recipe in (("resnet20", "resnet"), ("vit", "vit")):
+        longer = resnet_vit.full_cfg()[recipe]["epochs"] != resnet_vit.CURVE_EPOCHS[model]
+        assert (f"curve_{model}_50000" in table) == longer
+        assert all(spec["epochs"] == resnet_vit.CURVE_EPOCHS[model] for name, spec in table.items()
+                   if name.startswith(f"curve_{model}_"))
