@@ -2,9 +2,9 @@
 
     make text2image        (streamlit run demo/text_to_image.py on port 8502)
 
-Loads the shipped generator (data/checkpoints/text_to_image.pt) and the course CLIP
-with the chapter's own code (its TextToImageUNet, DDIM sampler with guidance and
-`rerank`), generates the requested number of candidates, orders them by their
+Loads the shipped system (data/checkpoints/text_to_image_latent.pt: autoencoder and latent
+denoiser) and the course CLIP with the chapter's own code (its LatentUNet and Decoder, DDIM
+sampler in the latents with guidance, and `rerank`), generates the requested number of candidates, orders them by their
 cosine with the caption and shows them. Works offline; everything a user reads is
 Russian, as in the chapter.
 """
@@ -44,16 +44,15 @@ st.set_page_config(page_title="Картинка по тексту", layout="wide
 st.title("Картинка по тексту: итоговый проект курса")
 loaded = load_system()
 if loaded is None:
-    st.error("Нет файла генератора data/checkpoints/text_to_image.pt: обучите его командой "
-             "`python -m tools.artifacts.text_to_image`.")
+    st.error("Нет файла системы курса data/checkpoints/text_to_image_latent.pt.")
     st.stop()
 ch, model, info = loaded
 clip, cap = ch["clip"], ch["cap"]
-params = f"{info['params']:,}".replace(",", " ")
-st.caption(f"Условная диффузия (U-Net с FiLM, {params} параметров, {info['config']['steps']} шагов обучения) "
-           "по вектору подписи из CLIP курса. Мир: цифры MNIST на цветном фоне; цвета — "
-           + ", ".join(cap.COLOURS) + "; одна цифра (большая или маленькая; слева, справа, сверху, снизу, в центре) "
-           "или две рядом («тройка слева от семёрки»).")
+params = f"{sum(p.numel() for p in model['denoiser'].parameters()):,}".replace(",", " ")
+st.caption(f"Диффузия в латентах автокодировщика (U-Net с FiLM и вниманием к тексту, {params} параметров, "
+           f"{info['denoiser']['steps']} шагов обучения) по вектору подписи из CLIP курса. Мир: цифры MNIST на "
+           "цветном фоне; цвета — " + ", ".join(cap.COLOURS) + "; одна цифра (большая или маленькая; слева, справа, "
+           "сверху, снизу, в центре) или две рядом («тройка слева от семёрки»).")
 prompt = st.text_input("Подпись", placeholder="например: " + EXAMPLES[0])
 left, right = st.columns(2)
 guidance = left.slider("Сила guidance w (1 — без усиления)", 0.0, 6.0, float(ch["CFG"]["guidance"]), step=0.5)

@@ -6,6 +6,39 @@ from exercise_checks import exercise_tests, variants
 
 CHAPTER = "12_text_to_image"
 
+AE_LOSS = """
+def kl_to_standard_normal(mean, logvar):
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
+
+
+def autoencoder_loss(x, reconstruction, mean, logvar, weights, kl_weight, fake_logits=None, gan_weight=0.0):
+    rec = {rec}
+    kl = {kl}
+    adversarial = {adversarial}
+    total = {total}
+    return {{"total": total, "reconstruction": rec, "kl": kl, "adversarial": adversarial}}
+"""
+GOOD_AE_LOSS = dict(
+    rec="(weights * (reconstruction - x).abs()).mean()",
+    kl="kl_to_standard_normal(mean, logvar)",
+    adversarial="-fake_logits.mean() if fake_logits is not None else torch.zeros(())",
+    total="rec + kl_weight * kl + gan_weight * adversarial")
+ae_loss = variants(AE_LOSS, GOOD_AE_LOSS)
+
+LATENTS = """
+@torch.no_grad()
+def encode_latents(encoder, images, scale):
+    {encode}
+
+
+@torch.no_grad()
+def decode_latents(decoder, z, scale):
+    {decode}
+"""
+GOOD_LATENTS = dict(encode="mean, _ = encoder(images * 2 - 1)\n    return mean * scale",
+                    decode="return ((decoder(z / scale) + 1) / 2).clamp(0, 1)")
+latents = variants(LATENTS, GOOD_LATENTS)
+
 BLOCK = """
 class ConditionalBlock(nn.Module):
     def __init__(self, in_channels, out_channels, cond_dim):
@@ -59,6 +92,44 @@ GOOD_RERANK = dict(image_vectors="F.normalize(clip.encode_image(images), dim=-1)
 rerank = variants(RERANK, GOOD_RERANK)
 
 EXERCISES = {
+    "autoencoder_loss_tests": {
+        "correct": {
+            "reference": ae_loss(),
+            "l1_by_function": ae_loss(rec="(weights * F.l1_loss(reconstruction, x, reduction='none')).mean()"),
+            "kl_spelled_out": ae_loss(kl="0.5 * (mean ** 2 + torch.exp(logvar) - logvar - 1).mean()"),
+            "zero_on_the_input_device": ae_loss(
+                adversarial="-fake_logits.mean() if fake_logits is not None else x.new_zeros(())"),
+        },
+        "wrong": {
+            "squared_error": ae_loss(rec="(weights * (reconstruction - x) ** 2).mean()"),
+            "weights_ignored": ae_loss(rec="(reconstruction - x).abs().mean()"),
+            "kl_summed": ae_loss(kl="0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum()"),
+            "kl_weight_ignored": ae_loss(total="rec + kl + gan_weight * adversarial"),
+            "adversarial_sign": ae_loss(
+                adversarial="fake_logits.mean() if fake_logits is not None else torch.zeros(())"),
+            "adversarial_as_bce": ae_loss(
+                adversarial="F.softplus(-fake_logits).mean() if fake_logits is not None else torch.zeros(())"),
+            "gan_weight_ignored": ae_loss(total="rec + kl_weight * kl + adversarial"),
+            "adversarial_detached": ae_loss(
+                adversarial="-fake_logits.detach().mean() if fake_logits is not None else torch.zeros(())"),
+        },
+    },
+    "latents_tests": {
+        "correct": {
+            "reference": latents(),
+            "mean_by_index": latents(encode="return encoder(2 * images - 1)[0] * scale"),
+            "decode_by_mul": latents(decode="return (decoder(z * (1 / scale)) * 0.5 + 0.5).clamp(0, 1)"),
+        },
+        "wrong": {
+            "images_not_to_minus_one_one": latents(encode="mean, _ = encoder(images)\n    return mean * scale"),
+            "sampled_latents": latents(encode="mean, logvar = encoder(images * 2 - 1)\n    "
+                                              "return (mean + (0.5 * logvar).exp() * torch.randn_like(mean)) * scale"),
+            "scale_divides_on_encode": latents(encode="mean, _ = encoder(images * 2 - 1)\n    return mean / scale"),
+            "scale_multiplies_on_decode": latents(decode="return ((decoder(z * scale) + 1) / 2).clamp(0, 1)"),
+            "no_clamp": latents(decode="return (decoder(z / scale) + 1) / 2"),
+            "decoder_output_not_rescaled": latents(decode="return decoder(z / scale).clamp(0, 1)"),
+        },
+    },
     "film_block_tests": {
         "correct": {
             "reference": block(),

@@ -127,7 +127,9 @@ def checkpoint_section(file: str, root: Path) -> list[str]:
     lines = [f"### `data/checkpoints/{file}`", "", f"Training record: {settings}.", ""]
     if "evaluation" in info:
         where = info.get("evaluation_device", info.get("machine", "?"))
-        lines += [f"Evaluation on {where}:", ""] + _table(info["evaluation"])
+        groups = {k: v for k, v in info["evaluation"].items() if isinstance(v, dict)}
+        scalars = ", ".join(f"{k} {_fmt(v)}" for k, v in info["evaluation"].items() if not isinstance(v, dict | list))
+        lines += [f"Evaluation on {where}" + (f" ({scalars})" if scalars else "") + ":", ""] + _table(groups)
     for where, other in info.get("evaluation_elsewhere", {}).items():
         lines += ["", f"Evaluation of the same weights on {where}:", ""] + _table(other)
     for name, value in info.get("experiments", {}).items():

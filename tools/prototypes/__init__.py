@@ -1,1 +1,0 @@
-"""Maintainers' prototypes of a design before it moves into a chapter."""
