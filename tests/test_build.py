@@ -4,6 +4,7 @@ between chapters unless the registry declares it, tokens quote the records, the 
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import textwrap
 from dataclasses import replace
@@ -127,8 +128,23 @@ def test_result_tokens_quote_the_record(tmp_path):
     records.write("99_demo", {"full": {"values": {"fid": 46.04, "steps": 20616}}}, tmp_path)
     text = "FID {{result 99_demo full.values.fid .1f}} после {{result 99_demo full.values.steps ,}} шагов"
     assert stamp(text, {}, tmp_path) == "FID 46.0 после 20 616 шагов"
+    assert stamp(text, {}, tmp_path, decimal_comma=True) == "FID 46,0 после 20 616 шагов"  # Russian prose
     with pytest.raises(KeyError, match="missing 'fjd'"):
         stamp("{{result 99_demo full.values.fjd}}", {}, tmp_path)
+
+
+def test_markdown_cells_write_recorded_decimals_with_a_comma(tmp_path):
+    records.write("99_demo", {"full": {"values": {"share": 0.9267}}}, tmp_path)
+    assert stamp("{{result 99_demo full.values.share .1%}}", {}, tmp_path, decimal_comma=True) == "92,7%"
+    found = []
+    for ch in chapters():
+        for cell in nbformat.read(ch.instructor_notebook(), as_version=4).cells:
+            if cell.cell_type != "markdown":
+                continue
+            # formulas, code, links and calls such as LeakyReLU(0.2), names such as Apache-2.0, section numbers
+            prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)|https?://\S+", " ", cell.source, flags=re.S)
+            found += [f"{ch.slug}: {m[0]}" for m in re.finditer(r"(?<![\w.(\-])(?<!раздела )\d+\.\d+(?![\w.])", prose)]
+    assert not found, f"decimal points in Russian prose: {found}"
 
 
 def test_result_tokens_index_recorded_lists(tmp_path):

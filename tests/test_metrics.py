@@ -137,3 +137,17 @@ def test_feature_spread_is_one_for_data_and_low_for_a_collapsed_set(mnist_test):
     assert metrics.feature_spread(rest * 2 - 1, value_range="-11") == pytest.approx(in_unit_range)
     ones = x[y == 1][:500]
     assert metrics.feature_spread(ones) < 0.5, "one class only: far less varied than the data"
+
+
+def test_precision_and_recall_separate_fidelity_from_coverage():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(300, 8))
+    same = rng.normal(size=(300, 8))
+    assert min(metrics.precision_recall(real, same)) > 0.85  # another sample of the same distribution
+    assert metrics.precision_recall(real, real) == (1.0, 1.0)
+    collapsed = real[:5] + 0.01 * rng.normal(size=(5, 8))  # a few good samples, no variety
+    precision, recall = metrics.precision_recall(real, np.repeat(collapsed, 60, axis=0))
+    assert precision == 1.0 and recall < 0.1
+    scattered = 6 * rng.normal(size=(300, 8))  # varied, but unlike the data
+    precision, recall = metrics.precision_recall(real, scattered)
+    assert precision < 0.2 and recall > 0.5

@@ -78,3 +78,16 @@ def test_a_blank_picture_shows_no_digit():
     blank = cap.render(cap.Scene(3, "синий"), (torch.zeros(28, 28),))[None]
     verdict = scene_reader.judge(blank, [cap.Scene(3, "синий")])
     assert verdict["colour"].all() and not verdict["size"].any() and not verdict["all"].any()
+
+
+def test_describe_reads_real_canvases_without_their_captions():
+    """What the chapter 12 app writes under a picture: right (colour and every digit, one or two) on nearly every
+    real canvas, as often as the judge that knows the caption."""
+    x, y = utils.load_mnist("test")
+    images, _, scenes = cap.make_pairs(x, y, 500, held_out=False, seed=3)
+    read = scene_reader.describe(images)
+    right = [text == f"фон: {s.colour}; " + (f"цифры: {s.digit} и {s.right}" if s.right is not None
+                                              else f"цифра: {s.digit}") for text, s in zip(read, scenes, strict=True)]
+    judged = scene_reader.judge(images, scenes)["all"].mean()
+    print(f"describe right on {np.mean(right):.1%}, the judge on {judged:.1%}")
+    assert np.mean(right) >= judged - 0.02

@@ -116,3 +116,30 @@ def judge(images: torch.Tensor, scenes: list[captions.Scene]) -> dict[str, np.nd
     attributes = colour_ok & size_ok & position_ok
     return {"digit": digit_ok, "colour": colour_ok, "size": size_ok, "position": position_ok,
             "attributes": attributes, "all": digit_ok & attributes}
+
+
+def describe(images: torch.Tensor) -> list[str]:
+    """What the judge reads on each picture without knowing the caption, in Russian: the background colour and the
+    digit(s). A picture whose ink lies in both halves (each with at least a tenth of it) with almost none in the
+    four middle columns is read as two digits, left half and right half; otherwise as one. Used by the chapter 12
+    app under each picture."""
+    images = images.detach().float().cpu()
+    colours = background(images)
+    levels = ink(images, colours)
+    half = images.shape[-1] // 2
+    crops, counts = [], []
+    for level in levels:
+        mass = (level * (level > INK_THRESHOLD)).sum(0)
+        total = float(mass.sum())
+        apart = float(mass[half - 2:half + 2].sum()) <= 0.02 * total
+        two = total > 0 and apart and min(float(mass[:half].sum()), float(mass[half:].sum())) >= total / 10
+        crops += [mnist_crop(level[:, :half]), mnist_crop(level[:, half:])] if two else [mnist_crop(level)]
+        counts.append(2 if two else 1)
+    digits = metrics.classifier_probabilities(torch.stack(crops).unsqueeze(1)).argmax(1).tolist()
+    names = list(captions.COLOURS)
+    out, k = [], 0
+    for colour, n in zip(colours.tolist(), counts, strict=True):
+        read = " и ".join(str(d) for d in digits[k:k + n])
+        out.append(f"фон: {names[colour]}; {'цифры' if n == 2 else 'цифра'}: {read}")
+        k += n
+    return out

@@ -403,7 +403,7 @@ utils.record("q_star_start_slippery", float(Q_slippery[start_state].max()))
 # Напишите класс `ReplayBuffer(capacity, obs_dim)` на **заранее выделенных** массивах NumPy (никаких `deque` из
 # кортежей: они медленные и занимают в разы больше памяти). В `__init__` создайте атрибуты длины `capacity`:
 # `obs` и `next_obs` формы `(capacity, obs_dim)`, `actions`, `rewards`, `terminated` формы `(capacity,)`, с типами
-# `float32` (наблюдения, награды, `terminated` как 0.0/1.0) и `int64` (действия).
+# `float32` (наблюдения, награды, `terminated` как `0.0`/`1.0`) и `int64` (действия).
 #
 # - `add(obs, action, reward, next_obs, terminated)` записывает переход в следующую ячейку; когда буфер полон,
 #   запись идёт **по кругу** поверх самых старых переходов;

@@ -56,7 +56,7 @@ def source_to_notebook(ch: Chapter, root: Path) -> nbformat.NotebookNode:
         if grading:
             meta["nbgrader"] = grading
         cell.metadata = nbformat.from_dict(meta)
-        cell.source = stamp(cell.source, tokens, root)
+        cell.source = stamp(cell.source, tokens, root, decimal_comma=cell.cell_type == "markdown")
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         # Stable ids keep rebuilds byte-identical (jupytext would draw random ones).

@@ -42,16 +42,18 @@ def chapter_tokens(settings: dict, slug: str) -> dict[str, str]:
     }
 
 
-def format_value(value, spec: str | None) -> str:
-    """A recorded value as chapter text shows it: a decimal point, as the notebooks print numbers, and a
-    space between thousands (format spec ``,``), as the course's Russian prose writes them."""
+def format_value(value, spec: str | None, decimal_comma: bool = False) -> str:
+    """A recorded value as chapter text shows it: a space between thousands (format spec ``,``), and, with
+    ``decimal_comma`` (the Russian prose of markdown cells), a decimal comma: 1,68 rather than 1.68."""
     if spec is None:
         return str(value)
-    return format(value, spec).replace(",", " ")
+    text = format(value, spec).replace(",", " ")
+    return text.replace(".", ",") if decimal_comma else text
 
 
-def stamp(text: str, tokens: dict[str, str], root: Path) -> str:
-    """Replace every build token in ``text``; recorded values are looked up under ``root``."""
+def stamp(text: str, tokens: dict[str, str], root: Path, decimal_comma: bool = False) -> str:
+    """Replace every build token in ``text``; recorded values are looked up under ``root`` (see format_value for
+    ``decimal_comma``)."""
     for token, value in tokens.items():
         text = text.replace(token, value)
-    return RESULT_TOKEN.sub(lambda m: format_value(records.lookup(m[1], m[2], root), m[3]), text)
+    return RESULT_TOKEN.sub(lambda m: format_value(records.lookup(m[1], m[2], root), m[3], decimal_comma), text)
