@@ -31,7 +31,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "06_dqn": {"0,1": "epsilon of the recipe"},
     "07_maml": {"20%": CHANCE, "5%": CHANCE, "98,3%": "MAML paper, first-order, 5-way 1-shot Omniglot",
                 "98,7%": "MAML paper, second-order, 5-way 1-shot Omniglot"},
-    "08_clip": {"0,07": "CLIP paper's initial temperature", "10%": CHANCE,
+    "08_clip": {"0,07": "CLIP paper's initial temperature", "10%": CHANCE, "20%": CHANCE + " (five positions)",
                 "3,5": "CLIP paper: gain of the 80-prompt ensemble on ImageNet over one prompt",
                 "50%": "chance level of the word-order pairs (a bag of words cannot tell them apart)"},
     "09_resnet_vit": {"2,5": "estimated study time in hours", "4.2": "section number of He et al.",

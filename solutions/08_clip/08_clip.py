@@ -67,6 +67,9 @@ CFG = dict(
     demo_steps=utils.by_mode(120, 600),  # короткое обучение с нуля, чтобы увидеть цикл
     demo_batch_size=128,
     probe_images=utils.by_mode(2000, 5000),  # картинок для обучения линейного зонда
+    temperature_steps=300,  # шагов обучения одной температуры (раздел 6)
+    temperature_big_lr=0.1,  # скорость в 100 раз больше lr: где ломается τ без логарифма
+    position_probe_images=utils.by_mode(1200, 2000),  # картинок для зонда «где цифра» (раздел 7)
 )
 # Полный режим на GPU обучает модель с нуля; на двух ядрах CPU это заняло 11 минут, поэтому без GPU загружается
 # модель курса, обученная тем же кодом этой главы.
@@ -629,6 +632,71 @@ plot_training(history, "CLIP: модель курса")
 plot_similarity({"модель курса": similarity(model, _sim_images, _sim_texts)}, _sim_texts)
 
 # %% [markdown]
+# **Почему хранят логарифм масштаба.** Adam сдвигает каждый параметр за шаг примерно на величину скорости обучения,
+# как бы ни был велик градиент. Если параметр — сама температура $\tau$, шаг, сравнимый с $\tau$, перелетает через
+# ноль; если параметр — $t = \log s$, тот же шаг меняет $\tau$ лишь в $e^{\text{lr}}$ раз. Проверим на векторах модели
+# курса: заморозим векторы 256 отложенных картинок и их подписей и будем учить **одну только температуру** в двух
+# параметризациях — со скоростью обучения главы и со скоростью в 100 раз большей.
+
+# %%
+def fit_temperature_only(image_emb, text_emb, log_scale, lr, steps=CFG["temperature_steps"]):
+    """Учит только температуру при замороженных векторах. Возвращает τ и потерю после обучения и первый шаг,
+    на котором τ стала неположительной (None, если такого не было)."""
+    start = np.log(1 / CFG["init_temperature"]) if log_scale else CFG["init_temperature"]
+    parameter = nn.Parameter(torch.tensor(float(start)))
+    optimizer = torch.optim.Adam([parameter], lr=lr)
+    cosines, target = image_emb @ text_emb.T, torch.arange(len(image_emb))
+
+    def tau():
+        return 1 / parameter.exp().clamp(max=100) if log_scale else parameter
+
+    def loss():
+        logits = cosines / tau()
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+    first_non_positive = None
+    for step in range(1, steps + 1):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+        if first_non_positive is None and tau().item() <= 0:
+            first_non_positive = step
+    with torch.no_grad():
+        return tau().item(), loss().item(), first_non_positive
+
+
+with torch.no_grad():
+    _u = F.normalize(model.encode_image(gallery_images[:256].to(device)), dim=-1).cpu()
+    _v = F.normalize(model.encode_text(gallery_texts[:256]), dim=-1).cpu()
+temperature_runs = {}
+for lr in (CFG["lr"], CFG["temperature_big_lr"]):
+    for log_scale, kind in ((False, "plain"), (True, "log")):
+        temperature_runs[kind, lr] = fit_temperature_only(_u, _v, log_scale, lr)
+        final_tau, final_loss, first = temperature_runs[kind, lr]
+        print(f"lr {lr:g}, {'t = log s' if log_scale else 'τ напрямую':>10}: после {CFG['temperature_steps']} шагов "
+              f"τ = {final_tau:.4f}, потеря {final_loss:.3f}"
+              + (f"; τ ≤ 0 впервые на шаге {first}" if first else ""))
+for (kind, lr), (final_tau, final_loss, first) in temperature_runs.items():
+    size = "small" if lr == CFG["lr"] else "big"
+    utils.record(f"temperature_{kind}_{size}_lr_tau", final_tau)
+    utils.record(f"temperature_{kind}_{size}_lr_loss", final_loss)
+utils.record("temperature_plain_big_lr_first_non_positive", temperature_runs["plain", CFG["temperature_big_lr"]][2] or 0)
+
+# %% [markdown]
+# У такой потери на замороженных векторах есть лучшая конечная температура:
+# {{result 08_clip fast.values.temperature_plain_small_lr_tau .4f}} (модель курса выучила близкую). Со скоростью главы
+# температура напрямую приходит к ней за отведённые шаги, а через логарифм идёт медленнее и останавливается на
+# {{result 08_clip fast.values.temperature_log_small_lr_tau .4f}}: шаг меняет $\tau$ лишь в $e^{\text{lr}}$ раз. Со
+# скоростью в 100 раз большей логарифм приходит к той же
+# {{result 08_clip fast.values.temperature_log_big_lr_tau .4f}}, а температура напрямую становится отрицательной уже на
+# шаге {{result 08_clip fast.values.temperature_plain_big_lr_first_non_positive}} и назад не возвращается: после
+# обучения $\tau$ = {{result 08_clip fast.values.temperature_plain_big_lr_tau .3f}}, потеря
+# {{result 08_clip fast.values.temperature_plain_big_lr_loss .2f}} против
+# {{result 08_clip fast.values.temperature_log_big_lr_loss .3f}} у логарифма. При отрицательной температуре чем меньше
+# косинус, тем больше логит: модель учится ставить рядом несовпадающие пары. Логарифм не даёт $\tau$ стать
+# отрицательной при любой скорости, а ограничение $s \le 100$ — уйти к нулю.
+
+# %% [markdown]
 # ## 7. Zero-shot классификация
 #
 # Чтобы классифицировать картинки без обучения, каждый класс описываем текстом — **подсказкой** (prompt), —
@@ -926,6 +994,39 @@ print(f"линейный зонд ({CFG['probe_images']} размеченных 
 # объяснение: в обучающих картинках каждая цифра ни разу не стоит на одном из фонов, и зонд, подгоняясь под метки,
 # выучивает и это — «на красном фоне нуля не бывает». Разметка учит классификатор всему, что коррелирует с меткой в
 # обучающих данных, а текстовое описание класса говорит только о самой цифре.
+
+# %% [markdown]
+# **Почему картиночный кодировщик не усредняет по пространству.** В разделе 5 он заканчивается линейным слоем по всей
+# карте 6×6. Проверим, что стёрло бы глобальное усреднение: возьмём карты признаков кодировщика модели курса
+# (128 каналов × 6 × 6) для картинок с одной цифрой и научим логистическую регрессию угадывать, где стоит цифра (одно
+# из пяти мест), по всей карте и по её среднему по пространству.
+
+# %%
+def position_probe(model, n, seed=6):
+    """Точность угадывания места цифры (из пяти) по карте признаков целиком и по её среднему по пространству:
+    логистическая регрессия обучается на трёх четвертях картинок и проверяется на остальных."""
+    images, _, scenes = cap.make_pairs(mnist_train_x, mnist_train_y, n, False, seed=seed, two_digits=0.0)
+    trunk = model.image_encoder.features[:-1]  # всё, кроме Flatten: карты (N, 128, 6, 6)
+    with torch.no_grad():
+        maps = torch.cat([trunk(images[i:i + 500].to(device)) for i in range(0, n, 500)]).cpu()
+    places, split = np.array([list(cap.POSITIONS).index(s.position) for s in scenes]), n * 3 // 4
+    return {name: LogisticRegression(max_iter=2000).fit(f[:split], places[:split]).score(f[split:], places[split:])
+            for name, f in (("вся карта", maps.flatten(1).numpy()), ("среднее", maps.mean((2, 3)).numpy()))}
+
+
+position_accuracy = position_probe(model, CFG["position_probe_images"])
+print(f"где стоит цифра (5 мест, случайно 20%): по всей карте {position_accuracy['вся карта']:.1%}, "
+      f"по среднему по пространству {position_accuracy['среднее']:.1%}")
+utils.record("position_probe_full_map", position_accuracy["вся карта"])
+utils.record("position_probe_pooled", position_accuracy["среднее"])
+
+# %% [markdown]
+# По всей карте место цифры угадывается в {{result 08_clip fast.values.position_probe_full_map .1%}} случаев, по
+# среднему — в {{result 08_clip fast.values.position_probe_pooled .1%}}. Усреднение стирает большую часть сведений о
+# месте. Остаток выше случайных 20% возможен потому, что нули паддинга делают признаки у краёв карты иными, и
+# среднее немного зависит от того, у какого края цифра. Оговорка: этот кодировщик учился с линейным слоем по всей
+# карте, и его признаки не готовились к усреднению; кодировщик, обученный с усреднением, мог бы сильнее опереться на
+# края, но сведения о месте и у него прошли бы только через среднее.
 
 # %% [markdown]
 # ## 8. Поиск картинок по тексту
