@@ -4,7 +4,7 @@
     utils.show_app("text_to_image", port=8502)      (from the chapter's notebook, also on Colab)
 
 Needs only what a student has (utils, data/): the system is rebuilt by utils.course_text_to_image
-from the weights the student's notebook saved (chapter 12, section 15: data/cache/my_text_to_image.pt)
+from the weights the student's notebook saved (chapter 12, section 15: utils.course_text_to_image.student_file())
 or, without them, from the course's (data/checkpoints/text_to_image_latent.pt); the caption's vector
 and the ordering come from the course CLIP (utils.course_clip), and under each picture stands its
 cosine and what the judge (utils.scene_reader.describe) reads on it. The form's button generates;
@@ -56,7 +56,7 @@ def draw(prefer_student: bool, prompt: str, w: float, count: int, steps: int, se
 st.set_page_config(page_title="Картинка по тексту", layout="wide")
 st.title("Картинка по тексту: итоговый проект курса")
 has_own = t2i.student_file().exists()
-prefer_student = has_own and st.radio("Система", ["ваша (из главы 12)", "курса"], horizontal=True) != "курса"
+prefer_student = has_own and st.radio("Система", ["курса", "ваша (из главы 12)"], horizontal=True) != "курса"
 system, name, clip = load(prefer_student)
 if system is None or clip is None:
     st.error("Нет весов системы или CLIP курса в data/checkpoints: " + (name if system is None else "clip_mnist.pt"))

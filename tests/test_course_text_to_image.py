@@ -19,8 +19,8 @@ def chapter():
 
 
 @pytest.mark.parametrize("w", [1.0, 3.0])
-def test_the_app_draws_what_the_chapter_draws(chapter, w, monkeypatch):
-    monkeypatch.setattr(t2i, "student_file", lambda: t2i.data_dir() / "no such file")
+def test_the_app_draws_what_the_chapter_draws(chapter, w, monkeypatch, tmp_path):
+    monkeypatch.setattr(t2i, "student_file", lambda: tmp_path / "no such file")
     ours, name = t2i.load_system()
     assert name == "система курса"
     theirs, _ = chapter["load_course_generator"]()
@@ -51,3 +51,12 @@ def test_a_system_saved_by_the_chapter_is_preferred(chapter, tmp_path, monkeypat
     torch.save({"denoiser": {"wrong": torch.zeros(1)}, "decoder": {}, "scale": 1.0}, path)  # another architecture
     fallback, name = t2i.load_system()
     assert name == "система курса" and fallback is not None
+
+
+def test_the_student_file_is_in_the_students_own_folder(monkeypatch, tmp_path):
+    """On a shared hub the course's data/ belongs to the instructor: the saved system goes to the student's home."""
+    monkeypatch.delenv("COURSE_USER_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert t2i.student_file().is_relative_to(tmp_path)
+    monkeypatch.setenv("COURSE_USER_DIR", str(tmp_path / "mine"))
+    assert t2i.student_file() == tmp_path / "mine" / t2i.STUDENT_FILE

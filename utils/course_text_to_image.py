@@ -8,13 +8,14 @@ decoder of the canvas autoencoder, DDIM in the latents with classifier-free guid
 ordering by the course CLIP. tests/test_course_text_to_image.py checks that it draws exactly
 what the chapter's code draws from the same weights and noise.
 
-``load_system`` reads a system the student's notebook saved (chapter 12, section 15:
-``data/cache/my_text_to_image.pt``) or, without one, the course's
+``load_system`` reads a system the student's notebook saved (chapter 12, section 15: ``student_file()``,
+in the student's home, since on a shared hub the course's ``data/`` is not theirs to write) or the course's
 (``data/checkpoints/text_to_image_latent.pt``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .datasets import data_dir, load_checkpoint
+from .datasets import load_checkpoint
 
 COURSE_FILE = "text_to_image_latent.pt"
-STUDENT_FILE = Path("cache") / "my_text_to_image.pt"  # under data/
+STUDENT_FILE = "my_text_to_image.pt"
 TIMESTEPS = 1000
 LATENT_SIDE = 12
 
@@ -149,7 +150,9 @@ def _module(module: nn.Module, weights: dict) -> nn.Module:
 
 
 def student_file() -> Path:
-    return data_dir() / STUDENT_FILE
+    """Where chapter 12 saves the student's system: ``$COURSE_USER_DIR`` if set, else ``~/.cache/dl-course-ru``."""
+    folder = os.environ.get("COURSE_USER_DIR")
+    return (Path(folder) if folder else Path.home() / ".cache" / "dl-course-ru") / STUDENT_FILE
 
 
 def load_system(prefer_student: bool = True) -> tuple[dict | None, str]:
@@ -161,7 +164,7 @@ def load_system(prefer_student: bool = True) -> tuple[dict | None, str]:
             saved = torch.load(student_file(), map_location="cpu", weights_only=True)
             system = {"denoiser": _module(LatentUNet(), saved["denoiser"]),
                       "decoder": _module(Decoder(), saved["decoder"]), "scale": float(saved["scale"])}
-            return system, f"ваша система из главы 12 ({saved.get('info', {}).get('note', 'data/cache')})"
+            return system, f"ваша система из главы 12 ({saved.get('info', {}).get('note', str(student_file()))})"
         except (RuntimeError, KeyError) as error:
             print(f"ваша система не подходит к архитектуре курса ({type(error).__name__}); берём систему курса")
     checkpoint = load_checkpoint(COURSE_FILE)

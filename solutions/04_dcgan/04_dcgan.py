@@ -42,8 +42,8 @@ CFG = dict(
     lr=2e-4,
     betas=(0.5, 0.999),
     base_channels=utils.by_mode(32, 64),
-    seconds_per_model=utils.by_mode(12, 150),  # одинаковый бюджет времени для MLP GAN и DCGAN
-    seconds_fashion=utils.by_mode(10, 120),
+    seconds_per_model=utils.by_mode(9, 150),  # одинаковый бюджет времени для MLP GAN и DCGAN
+    seconds_fashion=utils.by_mode(7, 120),
     n_eval=utils.by_mode(1000, 1000),
 )
 CFG

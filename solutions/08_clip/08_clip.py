@@ -676,7 +676,7 @@ for lr in (CFG["lr"], CFG["temperature_big_lr"]):
         print(f"lr {lr:g}, {'t = log s' if log_scale else 'τ напрямую':>10}: после {CFG['temperature_steps']} шагов "
               f"τ = {final_tau:.4f}, потеря {final_loss:.3f}"
               + (f"; τ ≤ 0 впервые на шаге {first}" if first else ""))
-for (kind, lr), (final_tau, final_loss, first) in temperature_runs.items():
+for (kind, lr), (final_tau, final_loss, _) in temperature_runs.items():
     size = "small" if lr == CFG["lr"] else "big"
     utils.record(f"temperature_{kind}_{size}_lr_tau", final_tau)
     utils.record(f"temperature_{kind}_{size}_lr_loss", final_loss)

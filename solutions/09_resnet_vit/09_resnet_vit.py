@@ -57,15 +57,15 @@ CFG = dict(
              warmup=0.1, label_smoothing=0.1, clip_grad=1.0),
     # маленькие опыты этой тетради
     gradient_depths=(20, 56),  # градиенты при инициализации: один батч, дёшево в любом режиме
-    degradation_depths=utils.by_mode((8, 56), (20, 56)),  # глубины простых и остаточных сетей при обучении
-    degradation_images=utils.by_mode(640, 2500),
+    degradation_depths=utils.by_mode((8, 44), (20, 56)),  # глубины простых и остаточных сетей при обучении
+    degradation_images=utils.by_mode(512, 2500),
     degradation_epochs=utils.by_mode(4, 30),
     # быстрый режим: узкие сети (8 каналов вместо 16) и батч 32 — вчетверо больше шагов за те же секунды
     degradation_width=utils.by_mode(8, 16),
     degradation_recipe=utils.by_mode(dict(batch_size=32, lr=0.05), dict()),  # поправки к рецепту resnet
     curve_sizes=(500, 2000, 8000, 50000),  # кривая обучения моделей курса (записана заранее)
-    mini_curve_sizes=utils.by_mode((200, 700, 2000), (500, 2000, 8000)),  # её миниатюра в этой тетради
-    mini_curve_epochs=utils.by_mode(4, 30),
+    mini_curve_sizes=utils.by_mode((200, 600, 1600), (500, 2000, 8000)),  # её миниатюра в этой тетради
+    mini_curve_epochs=utils.by_mode(3, 30),
     # миниатюра: ViT и ResNet-8 с почти равным числом параметров (около 44 тысяч)
     tiny_vit=dict(image_size=32, patch_size=4, in_channels=3, num_classes=10, dim=48, depth=2, heads=4, mlp_dim=96),
     tiny_resnet_width=12,
