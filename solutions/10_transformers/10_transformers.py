@@ -55,7 +55,7 @@ CFG = dict(
     mask_p=0.15,  # доля символов, которые BERT учится восстанавливать
     eval_points=utils.by_mode(10, 20),  # сколько раз за обучение считать проверочную потерю
     eval_batches=utils.by_mode(10, 50),
-    hf_steps=utils.by_mode(100, 600),  # обучение GPT-2 и BERT из transformers в разделе 8
+    hf_steps=utils.by_mode(60, 600),  # обучение GPT-2 и BERT из transformers в разделе 8
     leak_steps=utils.by_mode(200, 600),  # частая ошибка раздела 5: GPT без причинной маски и с ней
     mask_rule_steps=utils.by_mode(200, 600),  # BERT с правилом 80/10/10 и со 100% масок
 )
