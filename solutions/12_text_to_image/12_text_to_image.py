@@ -506,6 +506,12 @@ _t_images = torch.rand(2, 3, 4, 4)
 _t_z = encode_latents(_TLinearEncoder(), _t_images, 0.5)
 utils.assert_shape(_t_z, (2, 3, 4, 4), "encode_latents(...)")
 utils.assert_shape(decode_latents(_TLinearDecoder(), _t_z, 0.5), (2, 3, 4, 4), "decode_latents(...)")
+# Серая картинка 0,75: в шкале [-1, 1] это 0,5, среднее заглушки — 1, латент с масштабом 0,5 — 0,5; обратно — 0,75.
+_t_gray = torch.full((1, 3, 2, 2), 0.75)
+utils.assert_close(encode_latents(_TLinearEncoder(), _t_gray, 0.5), torch.full((1, 3, 2, 2), 0.5),
+                   "encode_latents серой картинки 0,75 (заглушка: среднее = 2x, масштаб 0,5)")
+utils.assert_close(decode_latents(_TLinearDecoder(), torch.full((1, 3, 2, 2), 0.5), 0.5), _t_gray,
+                   "decode_latents латента 0,5 (заглушка: z / 2, масштаб 0,5)")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 # Заглушки делают видимым каждый шаг: среднее кодировщика = 2x на входах из [-1, 1], декодер = z / 2.
@@ -952,6 +958,11 @@ class _TToy(nn.Module):
 _t_model = _TToy()
 _t_x, _t_t, _t_e, _t_null = torch.randn(2, 3, 4, 4), torch.tensor([3, 7]), torch.randn(2, 5), torch.zeros(5)
 utils.assert_shape(guided_prediction(_t_model, _t_x, _t_t, _t_e, _t_null, 3.0), (2, 3, 4, 4), "guided_prediction(...)")
+# У заглушки v_e − v_null = e[:, 0] (null = 0), поэтому при w = 3 ответ — v_null + 3·e[:, 0].
+_t_model = _TToy()
+utils.assert_close(guided_prediction(_t_model, _t_x, _t_t, _t_e, _t_null, 3.0),
+                   _t_x * 0.5 + _t_t.view(-1, 1, 1, 1) * 0.01 + 3 * _t_e[:, :1, None, None], "смесь при w = 3")
+assert _t_model.calls == 1, f"сеть нужно вызвать один раз, вызвана {_t_model.calls} раз(а)"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 _t_model = _TToy()
@@ -1261,6 +1272,9 @@ _t_clip = _TFakeCLIP(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.
 _t_best, _t_scores = rerank(_t_clip, _t_images, "любая подпись", 2)
 utils.assert_shape(_t_best, (2, 3, 2, 2), "лучшие картинки")
 utils.assert_shape(_t_scores, (2,), "их косинусы")
+# Косинусы четырёх картинок с текстом [1, 0]: 1, 0, 1/√2, −1 — лучшие две: нулевая и вторая.
+assert _t_best[:, 0, 0, 0].long().tolist() == [0, 2], f"лучшие картинки — 0 и 2, получены {_t_best[:, 0, 0, 0].long().tolist()}"
+utils.assert_close(_t_scores, torch.tensor([1.0, 0.5 ** 0.5]), "косинусы лучших картинок", atol=1e-5)
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 # Косинус, а не скалярное произведение: длинные векторы не должны выигрывать длиной.

@@ -57,7 +57,8 @@ def generated_files(root: Path) -> dict[str, bytes]:
         if path.exists():
             files[str(path.relative_to(root))] = path.read_bytes()
     for path in sorted((root / "modules").rglob("*")):
-        if path.is_file():
+        # Jupyter's autosave copies (a maintainer opened a notebook in place) are not the build's files.
+        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
             files[str(path.relative_to(root))] = path.read_bytes()
     for rel in ("README.md", str(docs.RESULTS_PAGE), str(docs.GRADING_GUIDE)):
         if (root / rel).exists():
