@@ -39,7 +39,7 @@ ALLOWED: dict[str, dict[str, str]] = {
                       "0,2": "peak learning rate of the recipe", "0,02": "initialisation std of the embeddings",
                       "10%": CHANCE, "91,25%": "He et al. (2016), table 6: ResNet-20 on CIFAR-10",
                       "90%": "issue 36's target for the shipped ResNet-20"},
-    "10_transformers": {"15%": "BERT paper's masking rate", "80%": "BERT paper's [MASK] share",
+    "10_transformers": {"15%": "BERT paper's masking rate", "50%": CHANCE + " (whole or shuffled, half each)", "80%": "BERT paper's [MASK] share",
                         "10%": "BERT paper's random/kept shares", "100%": "the homework's variant",
                         "2.0": "licence name (Apache-2.0)", "1,1": "nanoGPT's Shakespeare corpus size",
                         "10,7": "nanoGPT's character model size", "1,47": "nanoGPT's reported validation loss",
