@@ -18,6 +18,8 @@ PITFALLS = [
     ("06_dqn", "replay_per_episode_greedy", "dqn_greedy_median"),
     ("06_dqn", "reinforce_greedy_median", "reinforce_baseline_greedy_median"),
     ("06_dqn", "limit_truncation_start_value", "limit_ours_start_value"),
+    ("08_clip", "temperature_plain_big_lr_loss", "temperature_log_big_lr_loss"),
+    ("08_clip", "position_probe_pooled", "position_probe_full_map"),
     ("09_resnet_vit", "degradation_plain_deep", "degradation_resnet_deep"),
     ("09_resnet_vit", "grad_ratio_plain", "grad_ratio_resnet"),
     ("10_transformers", "saturation_max_weight_unscaled_256", "saturation_max_weight_scaled_256"),

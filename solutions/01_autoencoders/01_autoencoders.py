@@ -189,7 +189,7 @@ print("Видимые тесты пройдены.")
 def _t_widths(module):
     return [m.out_features for m in module.modules() if isinstance(m, nn.Linear)]
 
-# Layer widths follow every constructor argument (catches hard-coded sizes).
+# Ширины слоёв следуют каждому аргументу конструктора (ловит жёстко заданные размеры).
 for _t_args, _t_enc, _t_dec in [
     (dict(), [512, 256, 32], [256, 512, 784]),
     (dict(input_dim=100, hidden_dims=(64,), latent_dim=3), [64, 3], [64, 100]),
@@ -204,22 +204,22 @@ for _t_args, _t_enc, _t_dec in [
     utils.assert_shape(_t_m.encode(_t_in), (3, _t_args.get("latent_dim", 32)), f"encode при {_t_args}")
     utils.assert_shape(_t_m(_t_in), (3, _t_args.get("input_dim", 784)), f"forward при {_t_args}")
 
-# The output stays in [0, 1] even for extreme codes (catches a missing Sigmoid).
+# Выход остаётся в [0, 1] даже при экстремальных кодах (ловит пропущенный Sigmoid).
 _t_big = _t_model.decode(100 * torch.randn(64, 32)).detach()
 assert float(_t_big.min()) >= 0.0 and float(_t_big.max()) <= 1.0, "выход декодера должен быть в [0, 1] при любом z"
-# ...and can approach 0 (catches ReLU right before the Sigmoid, which keeps outputs >= 0.5).
+# ...и может приближаться к 0 (ловит ReLU прямо перед Sigmoid, из-за которого выходы >= 0.5).
 _t_lin = [m for m in _t_model.decoder.modules() if isinstance(m, nn.Linear)][-1]
 with torch.no_grad():
     _t_lin.bias.fill_(-20.0)
 assert float(_t_model.decode(torch.randn(4, 32)).detach().min()) < 0.01, \
     "декодер не может выдать чёрный пиксель: нет ли ReLU перед Sigmoid?"
 
-# The code is not forced non-negative (catches ReLU after the last encoder layer).
+# Код не сделан принудительно неотрицательным (ловит ReLU после последнего слоя энкодера).
 torch.manual_seed(1)
 _t_codes = Autoencoder().encode(torch.rand(256, 784)).detach()
 assert float(_t_codes.min()) < 0.0, "код энкодера не должен проходить через ReLU на последнем слое"
 
-# Gradients reach both the encoder and the decoder.
+# Градиенты доходят и до энкодера, и до декодера.
 torch.manual_seed(2)
 _t_m = Autoencoder(hidden_dims=(32, 16), latent_dim=4)
 _t_x = torch.rand(8, 784)
@@ -263,7 +263,7 @@ utils.assert_close(_t_err, _t_ref, "ошибка по каждому приме�
 assert not _t_err.requires_grad, "результат не должен требовать градиента: используйте torch.no_grad()"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Another model and size: the argument is used, features are averaged (not summed).
+# Другая модель и другой размер: аргумент используется, признаки усредняются (а не суммируются).
 torch.manual_seed(3)
 _t_net2 = nn.Sequential(nn.Linear(784, 20), nn.ReLU(), nn.Linear(20, 784), nn.Sigmoid())
 _t_x2 = torch.rand(4, 784)
@@ -274,7 +274,7 @@ with torch.no_grad():
 utils.assert_close(_t_err2, _t_ref2, "ошибка для модели 784→20→784", atol=1e-6)
 assert torch.equal(_t_x2, _t_x2_copy), "reconstruction_error не должна изменять вход"
 assert _t_err2.grad_fn is None, "граф вычислений не должен строиться"
-# Batch of one keeps its batch dimension.
+# Батч из одного примера сохраняет размерность батча.
 utils.assert_shape(reconstruction_error(_t_net2, _t_x2[:1]), (1,), "ошибка для батча из одного примера")
 ### END HIDDEN TESTS
 
@@ -427,19 +427,20 @@ _t_share = float((_t_yz == 0).double().mean())
 assert 0.47 < _t_share < 0.53, f"доля значений, обрезанных до нуля, {_t_share:.3f}; ожидалось около 0.5"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# noise_factor is honoured.
+# noise_factor учитывается.
 _t_y2 = add_noise(_t_x, noise_factor=0.2)
 assert abs(float((_t_y2 - _t_x).double().std()) - 0.2) < 0.005, "noise_factor=0.2 не учитывается"
-# Independent Gaussian noise per element (uniform noise has kurtosis 1.8, a shared scalar has no spread).
+# Независимый гауссов шум для каждого элемента (у равномерного шума эксцесс 1.8, у общего скаляра нет разброса).
 _t_flat = (add_noise(_t_x, noise_factor=0.1) - 0.5).double().flatten()
 _t_kurt = float(((_t_flat - _t_flat.mean()) ** 4).mean() / _t_flat.var() ** 2)
 assert 2.8 < _t_kurt < 3.2, f"эксцесс шума {_t_kurt:.2f}, у нормального распределения он равен 3"
-# Default noise_factor = 0.3: compare with the std of a clipped 0.5 + 0.3 N(0, 1), from a fixed reference sample.
+# noise_factor по умолчанию = 0.3: сравниваем со std обрезанного 0.5 + 0.3 N(0, 1) по фиксированной эталонной
+# выборке.
 _t_gen = torch.Generator().manual_seed(123)
 _t_ref_std = float((0.5 + 0.3 * torch.randn(200000, generator=_t_gen)).clamp(0, 1).double().std())
 _t_y3 = add_noise(_t_x)
 assert abs(float(_t_y3.double().std()) - _t_ref_std) < 0.005, "значение noise_factor по умолчанию должно быть 0.3"
-# noise_factor = 0 leaves the values, dtype is kept.
+# При noise_factor = 0 значения не меняются, dtype сохраняется.
 _t_x64 = torch.rand(10, 7, dtype=torch.float64)
 _t_y64 = add_noise(_t_x64, noise_factor=0.0)
 assert _t_y64.dtype == torch.float64, "тип данных должен сохраняться"
@@ -518,7 +519,7 @@ assert isinstance(_t_loss, torch.Tensor) and _t_loss.dim() == 0, "функция
 utils.assert_close(_t_loss, torch.tensor(_t_sparse_ref(_t_recon, _t_x, _t_z, 0.1)), "sparse_ae_loss", atol=1e-6)
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Default weight, other sizes, zero weight.
+# Вес по умолчанию, другие размеры, нулевой вес.
 torch.manual_seed(1)
 _t_recon, _t_x, _t_z = torch.rand(16, 784), torch.rand(16, 784), 3 * torch.randn(16, 32)
 utils.assert_close(sparse_ae_loss(_t_recon, _t_x, _t_z),
@@ -528,13 +529,13 @@ utils.assert_close(sparse_ae_loss(_t_recon, _t_x, _t_z, l1_weight=0.0), F.mse_lo
 for _t_lam in (0.01, 0.5):
     utils.assert_close(sparse_ae_loss(_t_recon, _t_x, _t_z, l1_weight=_t_lam),
                        torch.tensor(_t_sparse_ref(_t_recon, _t_x, _t_z, _t_lam)), f"l1_weight={_t_lam}", atol=1e-6)
-# Gradient with respect to the code: lambda * sign(z) / B.
+# Градиент по коду: lambda * sign(z) / B.
 _t_zg = _t_z.clone().requires_grad_(True)
 with utils.checking("backward() по потере: штраф должен зависеть от z, а не от его отсоединённой копии"):
     sparse_ae_loss(_t_recon, _t_x, _t_zg, l1_weight=0.2).backward()
 assert _t_zg.grad is not None, "градиент должен доходить до кода z"
 utils.assert_close(_t_zg.grad, 0.2 * torch.sign(_t_z) / 16, "градиент штрафа по z", atol=1e-7)
-# Batch of one.
+# Батч из одного примера.
 utils.assert_close(sparse_ae_loss(_t_recon[:1], _t_x[:1], _t_z[:1], l1_weight=0.1),
                    torch.tensor(_t_sparse_ref(_t_recon[:1], _t_x[:1], _t_z[:1], 0.1)), "батч из одного примера", atol=1e-6)
 ### END HIDDEN TESTS

@@ -199,7 +199,7 @@ assert abs(float(_t_z.std()) - 2.0) < 0.05, \
     f"стандартное отклонение z равно {float(_t_z.std()):.3f}, ожидалось exp(0.5 * logvar) = 2"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Every constructor argument is honoured: shapes and the parameter count of the stated architecture.
+# Каждый аргумент конструктора учитывается: формы и число параметров описанной архитектуры.
 for _t_args in (dict(input_dim=50, hidden_dim=30, latent_dim=4), dict(hidden_dim=64, latent_dim=2)):
     _t_m = VAE(**_t_args)
     _t_d, _t_h, _t_l = _t_args.get("input_dim", 784), _t_args["hidden_dim"], _t_args["latent_dim"]
@@ -211,11 +211,11 @@ for _t_args in (dict(input_dim=50, hidden_dim=30, latent_dim=4), dict(hidden_dim
     _t_count = sum(p.numel() for p in _t_m.parameters())
     assert _t_count == _t_expected, \
         f"VAE({_t_args}): {_t_count} параметров, у описанной архитектуры {_t_expected}"
-# Fresh noise on every call.
+# Новый шум при каждом вызове.
 _t_mu0, _t_lv0 = torch.zeros(4, 20), torch.zeros(4, 20)
 assert not torch.equal(_t_vae.reparameterize(_t_mu0, _t_lv0), _t_vae.reparameterize(_t_mu0, _t_lv0)), \
     "eps должен быть новым при каждом вызове reparameterize"
-# Gradients: dz/dmu = 1 and dz/dlogvar = (z - mu) / 2, whatever noise was drawn.
+# Градиенты: dz/dmu = 1 и dz/dlogvar = (z - mu) / 2, какой бы шум ни выпал.
 _t_mu1 = torch.randn(5, 7, requires_grad=True)
 _t_lv1 = torch.randn(5, 7, requires_grad=True)
 _t_z1 = _t_vae.reparameterize(_t_mu1, _t_lv1)
@@ -223,13 +223,13 @@ _t_z1.sum().backward()
 assert _t_mu1.grad is not None and _t_lv1.grad is not None, "градиент должен доходить до mu и logvar"
 utils.assert_close(_t_mu1.grad, torch.ones(5, 7), "градиент z по mu")
 utils.assert_close(_t_lv1.grad, 0.5 * (_t_z1 - _t_mu1).detach(), "градиент z по logvar", atol=1e-5)
-# forward decodes a sampled z, not mu: two passes differ, mu does not.
+# forward декодирует сэмплированный z, а не mu: два прохода различаются, а mu — нет.
 torch.manual_seed(1)
 _t_a, _t_mua, _ = _t_vae(_t_x)
 _t_b, _t_mub, _ = _t_vae(_t_x)
 utils.assert_close(_t_mua, _t_mub, "mu не должен зависеть от шума")
 assert not torch.allclose(_t_a, _t_b), "forward должен декодировать репараметризованный z, а не mu"
-# decode is a valid Bernoulli mean for any code.
+# decode даёт корректное среднее распределения Бернулли при любом коде.
 _t_big = _t_vae.decode(50 * torch.randn(16, 20)).detach()
 assert float(_t_big.min()) >= 0 and float(_t_big.max()) <= 1, "decode должен выдавать значения в [0, 1] при любом z"
 ### END HIDDEN TESTS
@@ -260,14 +260,14 @@ utils.assert_close(_t_kl, _t_ref, "KL в сравнении с torch.distributio
 utils.assert_close(kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)), torch.zeros(3), "KL(N(0, I) ‖ N(0, I))")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Other sizes and extreme values; non-negative.
+# Другие размеры и экстремальные значения; неотрицательность.
 _t_mu, _t_lv = 3 * torch.randn(16, 20), 2 * torch.randn(16, 20)
 _t_ref = _t_torch_kl(Normal(_t_mu, torch.exp(0.5 * _t_lv)), Normal(0.0, 1.0)).sum(dim=1)
 utils.assert_close(kl_divergence(_t_mu, _t_lv), _t_ref, "KL при d = 20", atol=1e-4, rtol=1e-5)
 assert bool((kl_divergence(_t_mu, _t_lv) >= 0).all()), "KL-дивергенция не может быть отрицательной"
-# A single latent dimension with known value: mu = 2, sigma^2 = 1 gives 2.
+# Одна латентная размерность с известным значением: mu = 2, sigma^2 = 1 дают 2.
 utils.assert_close(kl_divergence(torch.tensor([[2.0]]), torch.tensor([[0.0]])), torch.tensor([2.0]), "KL при mu=2, σ=1")
-# Inputs are not modified; gradients reach both arguments.
+# Входы не изменяются; градиенты доходят до обоих аргументов.
 _t_mu2 = torch.randn(4, 3, requires_grad=True)
 _t_lv2 = torch.randn(4, 3, requires_grad=True)
 _t_mu_copy, _t_lv_copy = _t_mu2.detach().clone(), _t_lv2.detach().clone()
@@ -319,22 +319,22 @@ def _t_reference(recon, x, mu, logvar, beta, kl):
     return (bce + beta * kl(mu.double(), logvar.double())).mean()
 
 
-# beta is honoured, including 0 (pure reconstruction) and a large value.
+# beta учитывается, включая 0 (чистая реконструкция) и большое значение.
 for _t_beta in (0.0, 0.5, 4.0):
     utils.assert_close(_t_vae_loss(_t_r, _t_x, _t_mu, _t_lv, beta=_t_beta),
                        _t_reference(_t_r, _t_x, _t_mu, _t_lv, _t_beta, _t_fake_kl), f"vae_loss при beta={_t_beta}",
                        atol=1e-4)
-# MNIST-sized batch: the batch mean (not the sum) of per-image sums.
+# Батч размеров MNIST: среднее по батчу (а не сумма) от сумм по каждой картинке.
 _t_r2, _t_x2 = torch.rand(32, 784) * 0.98 + 0.01, (torch.rand(32, 784) > 0.5).float()
 _t_mu2, _t_lv2 = torch.randn(32, 20), torch.randn(32, 20)
 utils.assert_close(_t_vae_loss(_t_r2, _t_x2, _t_mu2, _t_lv2),
                    _t_reference(_t_r2, _t_x2, _t_mu2, _t_lv2, 1.0, _t_fake_kl), "vae_loss на батче 32×784",
                    atol=1e-3, rtol=1e-5)
-# The KL term comes from kl_divergence (a second stand-in changes the loss accordingly).
+# KL-слагаемое берётся из kl_divergence (другая заглушка соответственно меняет потерю).
 utils.assert_close(utils.with_stand_ins(vae_loss, kl_divergence=lambda mu, lv: mu.sum(dim=1))(_t_r, _t_x, _t_mu, _t_lv),
                    _t_reference(_t_r, _t_x, _t_mu, _t_lv, 1.0, lambda mu, lv: mu.sum(dim=1)),
                    "KL-слагаемое должно вычисляться вашей kl_divergence", atol=1e-4)
-# Gradients flow to recon, mu and logvar.
+# Градиенты доходят до recon, mu и logvar.
 _t_rg = _t_r.clone().requires_grad_(True)
 _t_mug = _t_mu.clone().requires_grad_(True)
 _t_lvg = _t_lv.clone().requires_grad_(True)
@@ -455,7 +455,7 @@ assert not _t_s.requires_grad, "сэмплирование не должно с�
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 class _TIdentityDecoder(nn.Module):
-    """Decodes z to itself, so the returned tensor is the drawn z."""
+    """Декодирует z в него же, так что возвращённый тензор — это сам сэмплированный z."""
 
     def __init__(self, latent_dim):
         super().__init__()
@@ -466,7 +466,7 @@ class _TIdentityDecoder(nn.Module):
         return z * self.scale
 
 
-# z ~ N(0, I): mean 0, std 1, independent coordinates (catches torch.rand and shared noise).
+# z ~ N(0, I): среднее 0, std 1, независимые координаты (ловит torch.rand и общий шум).
 _t_z = sample(_TIdentityDecoder(50), 4000)
 utils.assert_shape(_t_z, (4000, 50), "sample при latent_dim=50")
 assert abs(float(_t_z.mean())) < 0.02, f"среднее z {float(_t_z.mean()):.3f}, ожидалось 0"
@@ -474,10 +474,10 @@ assert abs(float(_t_z.std()) - 1.0) < 0.02, f"стандартное откло�
 _t_corr = torch.corrcoef(_t_z.T)
 assert float((_t_corr - torch.eye(50)).abs().max()) < 0.1, "координаты z должны быть независимы"
 assert not _t_z.requires_grad, "граф не должен строиться"
-# Fresh samples each call, n honoured, the model's own latent_dim used.
+# Новые сэмплы при каждом вызове, n учитывается, используется собственный latent_dim модели.
 assert not torch.equal(sample(_TIdentityDecoder(3), 5), sample(_TIdentityDecoder(3), 5)), "сэмплы должны быть случайными"
 utils.assert_shape(sample(_TStubDecoder(2, out_dim=20), 3), (3, 20), "sample для модели с кодом 2 и выходом 20")
-# Placed on the model's device (a meta-device model shows where the tensor is created).
+# Тензор создаётся на устройстве модели (модель на устройстве meta показывает, где создаётся тензор).
 _t_meta = _TIdentityDecoder(4).to("meta")
 with utils.checking("sample для модели на другом устройстве: z нужно создавать на устройстве модели"):
     _t_meta_s = sample(_t_meta, 2)
@@ -603,19 +603,19 @@ with torch.no_grad():
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 with torch.no_grad():
-    # The middle frame decodes the midpoint of the means (not the average of the two images).
+    # Средний кадр декодирует середину между средними (а не среднее двух картинок).
     utils.assert_close(_t_path[3], _t_vae.decode((_t_mua + _t_mub) / 2)[0], "средний кадр = decode((mu_a + mu_b) / 2)",
                        atol=1e-6)
-    # Every frame lies on the segment, evenly spaced.
+    # Все кадры лежат на отрезке, через равные промежутки.
     _t_ts = torch.linspace(0, 1, 5)
     _t_ref = _t_vae.decode((1 - _t_ts[:, None]) * _t_mua + _t_ts[:, None] * _t_mub)
 utils.assert_close(interpolate(_t_vae, _t_a, _t_b, steps=5), _t_ref, "5 кадров интерполяции", atol=1e-6)
-# Default steps = 10, deterministic (means, not samples), no graph.
+# steps по умолчанию = 10, детерминированность (средние, а не сэмплы), без графа.
 _t_p1, _t_p2 = interpolate(_t_vae, _t_a, _t_b), interpolate(_t_vae, _t_a, _t_b)
 utils.assert_shape(_t_p1, (10, 784), "steps по умолчанию = 10")
 assert torch.equal(_t_p1, _t_p2), "интерполяция должна идти по средним mu и не зависеть от шума"
 assert not _t_p1.requires_grad, "граф не должен строиться"
-# Works for another input size.
+# Работает и для другого размера входа.
 _t_small = _TStubVAE(12, 2)
 utils.assert_shape(interpolate(_t_small, torch.rand(12), torch.rand(12), steps=3), (3, 12),
                    "interpolate для модели 12 → 2")

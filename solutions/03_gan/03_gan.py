@@ -152,14 +152,14 @@ print("Видимые тесты пройдены.")
 def _t_widths(module):
     return [m.out_features for m in module.modules() if isinstance(m, nn.Linear)]
 
-# Widths follow every argument.
+# Ширины следуют каждому аргументу.
 assert _t_widths(Generator()) == [256, 512, 1024, 784], f"ширины генератора {_t_widths(Generator())}"
 assert _t_widths(Generator(latent_dim=8, hidden_dims=(16, 32), out_dim=10)) == [16, 32, 10], "hidden_dims/out_dim генератора"
 assert [m.in_features for m in Generator(latent_dim=8).modules() if isinstance(m, nn.Linear)][0] == 8, "latent_dim генератора"
 assert _t_widths(Discriminator()) == [1024, 512, 256, 1], f"ширины дискриминатора {_t_widths(Discriminator())}"
 assert _t_widths(Discriminator(in_dim=10, hidden_dims=(7,))) == [7, 1], "hidden_dims дискриминатора"
 assert [m.in_features for m in Discriminator(in_dim=10).modules() if isinstance(m, nn.Linear)][0] == 10, "in_dim дискриминатора"
-# LeakyReLU(0.2) in both, Tanh at the generator's output (negative values exist, unlike a Sigmoid).
+# LeakyReLU(0.2) в обеих сетях, Tanh на выходе генератора (есть отрицательные значения, в отличие от Sigmoid).
 for _t_net in (Generator(), Discriminator()):
     _t_slopes = [m.negative_slope for m in _t_net.modules() if isinstance(m, nn.LeakyReLU)]
     assert len(_t_slopes) == 3 and all(abs(s - 0.2) < 1e-9 for s in _t_slopes), "нужны LeakyReLU(0.2) после скрытых слоёв"
@@ -169,12 +169,12 @@ with torch.no_grad():
 _t_out = _t_big(torch.randn(64, 100)).detach()
 assert float(_t_out.min()) < -0.99 and float(_t_out.max()) > 0.99, "на выходе генератора нужен Tanh"
 assert float(_t_out.abs().max()) <= 1.0, "выход генератора должен оставаться в [-1, 1] при любых весах (Tanh)"
-# Raw logits: a large final bias gives logits far above 1 (a Sigmoid would keep them below 1).
+# Сырые логиты: большое смещение последнего слоя даёт логиты намного больше 1 (Sigmoid удержал бы их ниже 1).
 _t_disc = Discriminator().eval()
 with torch.no_grad():
     [m for m in _t_disc.modules() if isinstance(m, nn.Linear)][-1].bias.fill_(5.0)
 assert float(_t_disc(torch.zeros(4, 784)).detach().min()) > 2, "дискриминатор должен выдавать логиты, без Sigmoid"
-# Dropout with the given rate: active in train mode, off in eval mode.
+# Dropout с заданной вероятностью: работает в режиме train, выключен в режиме eval.
 _t_rates = [m.p for m in Discriminator(dropout=0.5).modules() if isinstance(m, nn.Dropout)]
 assert len(_t_rates) == 3 and all(abs(p - 0.5) < 1e-9 for p in _t_rates), "Dropout(dropout) после каждого скрытого слоя"
 _t_disc = Discriminator()
@@ -219,22 +219,22 @@ utils.assert_close(discriminator_loss(_t_real, _t_fake),
 utils.assert_close(generator_loss(_t_fake), torch.tensor(_t_softplus(-_t_f).mean()), "generator_loss", atol=1e-5)
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Scalars; stable for confident logits (a log of a sigmoid would give inf or be clipped at 100).
+# Скаляры; устойчивость при уверенных логитах (логарифм сигмоиды дал бы inf или обрезался бы на 100).
 _t_extreme = torch.tensor([[-150.0], [150.0]])
 utils.assert_close(generator_loss(_t_extreme), torch.tensor(75.0), "generator_loss при логитах ±150", atol=1e-3)
 utils.assert_close(discriminator_loss(_t_extreme, _t_extreme), torch.tensor(150.0), "discriminator_loss при логитах ±150",
                    atol=1e-3)
 assert discriminator_loss(_t_real, _t_fake).dim() == 0 and generator_loss(_t_fake).dim() == 0, "потери — скаляры"
-# Each term matters and has the right target: only real, only fake.
+# Каждое слагаемое важно и имеет правильную цель: только настоящие, только поддельные.
 utils.assert_close(discriminator_loss(torch.full((4, 1), 50.0), _t_fake),
                    torch.tensor(_t_softplus(_t_f).mean()), "слагаемое поддельных (цель 0)", atol=1e-5)
 utils.assert_close(discriminator_loss(_t_real, torch.full((4, 1), -50.0)),
                    torch.tensor(_t_softplus(-_t_r).mean()), "слагаемое настоящих (цель 1)", atol=1e-5)
-# Non-saturating gradient: d/dl [-log sigmoid(l)] = sigmoid(l) - 1, large when D rejects the fake.
+# Ненасыщающийся градиент: d/dl [-log sigmoid(l)] = sigmoid(l) - 1, он велик, когда D отвергает подделку.
 _t_l = torch.tensor([[-4.0], [0.0], [3.0]], requires_grad=True)
 generator_loss(_t_l).backward()
 utils.assert_close(_t_l.grad, (torch.sigmoid(_t_l.detach()) - 1) / 3, "градиент generator_loss", atol=1e-6)
-# Batch means, not sums.
+# Средние по батчу, а не суммы.
 utils.assert_close(generator_loss(torch.zeros(10, 1)), torch.tensor(float(np.log(2))), "среднее по батчу", atol=1e-6)
 ### END HIDDEN TESTS
 
@@ -326,10 +326,10 @@ assert _t_od.calls == 1 and _t_og.calls == 1, \
     f"каждый оптимизатор должен сделать ровно один шаг (opt_d: {_t_od.calls}, opt_g: {_t_og.calls})"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# The D step leaves no gradient in the generator (detach), the G step does.
+# Шаг D не оставляет градиентов в генераторе (detach), а шаг G оставляет.
 assert _t_od.watched_grads[0] == 0.0, "во время шага D у генератора есть градиенты: забыли detach()?"
 assert _t_og.watched_grads[0] > 0.0, "во время шага G градиент должен доходить до генератора"
-# d_real is the mean probability of the discriminator (before its update) on the real batch.
+# d_real — средняя вероятность дискриминатора (до его обновления) на настоящем батче.
 _t_g, _t_dn, _t_og, _t_od = _t_setup(seed=1)
 with torch.no_grad():
     _t_expected_real = float(torch.sigmoid(_t_dn(_t_real)).mean())
@@ -337,7 +337,7 @@ _t_out = _t_train_step(_t_g, _t_dn, _t_real, _t_og, _t_od, latent_dim=8)
 assert abs(_t_out["d_real"] - _t_expected_real) < 1e-5, "d_real — средняя вероятность D на настоящих (до шага D)"
 assert 0.0 < _t_out["d_fake"] < 1.0, "d_fake — вероятность, должна быть в (0, 1)"
 assert _t_out["d_loss"] > 0 and _t_out["g_loss"] > 0, "потери положительны"
-# The D step changes only D, the G step changes only G.
+# Шаг D меняет только D, шаг G меняет только G.
 _t_g, _t_dn, _t_og, _t_od = _t_setup(seed=2)
 _t_g0 = [p.detach().clone() for p in _t_g.parameters()]
 _t_d_after = {}
@@ -353,14 +353,14 @@ assert all(torch.equal(a, b) for a, b in zip(_t_g0, _t_d_after["g"], strict=True
 assert all(torch.equal(a, b.detach()) for a, b in zip(_t_d_after["d"], _t_dn.parameters(), strict=True)), \
     "после шага D веса дискриминатора не должны меняться (шаг G делает только opt_g)"
 assert not all(torch.equal(a, b.detach()) for a, b in zip(_t_g0, _t_g.parameters(), strict=True)), "шаг G должен изменить генератор"
-# The noise batch matches the real batch (seen by a hook on the generator's input).
+# Батч шума совпадает по размеру с настоящим батчем (видно по хуку на входе генератора).
 _t_g, _t_dn, _t_og, _t_od = _t_setup(seed=3)
 _t_seen = []
 _t_hook = _t_g.register_forward_hook(lambda module, inputs, output: _t_seen.append(tuple(inputs[0].shape)))
 _t_train_step(_t_g, _t_dn, torch.rand(7, 12), _t_og, _t_od, latent_dim=8)
 _t_hook.remove()
 assert _t_seen and all(s == (7, 8) for s in _t_seen), f"z должен иметь форму (размер батча, latent_dim) = (7, 8), было {_t_seen}"
-# Batch size and latent size follow the arguments.
+# Размер батча и размер латентного вектора следуют аргументам.
 _t_g2 = Generator(latent_dim=5, hidden_dims=(8,), out_dim=12)
 _t_d2 = Discriminator(in_dim=12, hidden_dims=(8,), dropout=0.0)
 _t_res = _t_train_step(_t_g2, _t_d2, torch.rand(3, 12), torch.optim.SGD(_t_g2.parameters(), lr=0.01),

@@ -156,7 +156,7 @@ print("Видимые тесты пройдены.")
 def _t_channels(module, kind):
     return [m.out_channels for m in module.modules() if isinstance(m, kind)]
 
-# Channel layout follows base_channels and latent_dim.
+# Раскладка каналов следует base_channels и latent_dim.
 for _t_b in (64, 8):
     assert _t_channels(DCGenerator(base_channels=_t_b), nn.ConvTranspose2d) == [4 * _t_b, 2 * _t_b, 1], \
         f"каналы генератора при base_channels={_t_b}"
@@ -164,24 +164,24 @@ for _t_b in (64, 8):
         f"каналы дискриминатора при base_channels={_t_b}"
 _t_g16 = DCGenerator(latent_dim=16, base_channels=8)
 utils.assert_shape(_t_g16(torch.randn(3, 16)).detach(), (3, 1, 28, 28), "DCGenerator(latent_dim=16)")
-# BatchNorm where DCGAN puts it: two in G (not at the output), one in D (not at the input).
+# BatchNorm там, где её ставит DCGAN: две в G (не на выходе), одна в D (не на входе).
 assert [m.num_features for m in DCGenerator(base_channels=8).modules() if isinstance(m, nn.BatchNorm2d)] == [32, 16], \
     "в генераторе BatchNorm после первых двух транспонированных свёрток"
 assert [m.num_features for m in DCDiscriminator(base_channels=8).modules() if isinstance(m, nn.BatchNorm2d)] == [16], \
     "в дискриминаторе одна BatchNorm — после второй свёртки (не на входе)"
-# Strided convolutions, no pooling; LeakyReLU(0.2) in D.
+# Шаговые свёртки, без пулинга; LeakyReLU(0.2) в D.
 _t_dd = DCDiscriminator(base_channels=8)
 assert not any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)) for m in _t_dd.modules()), "без пулинга"
 assert [m.stride for m in _t_dd.modules() if isinstance(m, nn.Conv2d)][:2] == [(2, 2), (2, 2)], "шаговые свёртки stride 2"
 assert all(abs(m.negative_slope - 0.2) < 1e-9 for m in _t_dd.modules() if isinstance(m, nn.LeakyReLU)) and \
     any(isinstance(m, nn.LeakyReLU) for m in _t_dd.modules()), "LeakyReLU(0.2) в дискриминаторе"
-# Logits, not probabilities: with large final weights some outputs leave [0, 1].
+# Логиты, а не вероятности: при больших весах последнего слоя часть выходов выходит за [0, 1].
 _t_dd.eval()
 with torch.no_grad():
     [m for m in _t_dd.modules() if isinstance(m, nn.Conv2d)][-1].weight.mul_(1000)
     _t_logit = _t_dd(torch.randn(16, 1, 28, 28))
 assert float(_t_logit.abs().max()) > 2, "дискриминатор должен выдавать логиты, без Sigmoid"
-# Tanh at the generator's output: saturates but stays in [-1, 1].
+# Tanh на выходе генератора: насыщается, но остаётся в [-1, 1].
 _t_gb = DCGenerator(base_channels=8).eval()
 with torch.no_grad():
     [m for m in _t_gb.modules() if isinstance(m, nn.ConvTranspose2d)][-1].weight.mul_(1000)
@@ -236,7 +236,7 @@ weights_init(_t_bn)
 assert abs(float(_t_bn.weight.detach().mean()) - 1) < 0.002 and abs(float(_t_bn.weight.detach().std()) - 0.02) < 0.002, \
     "веса BatchNorm — N(1, 0.02)"
 assert float(_t_bn.bias.detach().abs().max()) == 0, "смещения BatchNorm — нули"
-# Other modules are left alone; works through .apply on a whole model, convs without bias included.
+# Другие модули не трогаются; работает через .apply на целой модели, включая свёртки без смещения.
 _t_lin = nn.Linear(10, 10)
 _t_before = _t_lin.weight.detach().clone()
 weights_init(_t_lin)

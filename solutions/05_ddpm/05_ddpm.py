@@ -149,10 +149,10 @@ def _t_ref_cosine(T, s=0.008):
     return torch.tensor([min(1 - f[i + 1] / f[i], 0.999) for i in range(T)], dtype=torch.float64)
 
 
-# Linear: evenly spaced, both ends included, arguments honoured.
+# Линейное: равномерный шаг, оба конца включены, аргументы учитываются.
 utils.assert_close(linear_beta_schedule(5, 0.1, 0.5), torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5]),
                    "linear_beta_schedule(5, 0.1, 0.5)", rtol=1e-5)
-# Cosine: the Nichol-Dhariwal betas, clipped at 0.999 (the last betas of a short chain hit the clip).
+# Косинусное: beta по Nichol-Dhariwal, обрезанные на 0.999 (последние beta короткой цепочки упираются в обрезку).
 for _t_T in (1000, 10):
     _t_cos = cosine_beta_schedule(_t_T)
     utils.assert_shape(_t_cos, (_t_T,), f"cosine_beta_schedule({_t_T})")
@@ -160,7 +160,7 @@ for _t_T in (1000, 10):
 assert float(cosine_beta_schedule(1000).max()) <= 0.999 + 1e-6, "beta косинусного расписания обрезаются на 0.999"
 utils.assert_close(cosine_beta_schedule(20, s=0.1).double(), _t_ref_cosine(20, 0.1), "cosine_beta_schedule(20, s=0.1)",
                    rtol=1e-4, atol=1e-7)
-# Every attribute of NoiseSchedule against its definition.
+# Каждый атрибут NoiseSchedule сверяется с его определением.
 _t_b = torch.tensor([0.1, 0.2, 0.3, 0.4])
 _t_ns = NoiseSchedule(_t_b)
 _t_ab = torch.tensor([0.9, 0.9 * 0.8, 0.9 * 0.8 * 0.7, 0.9 * 0.8 * 0.7 * 0.6])
@@ -170,7 +170,7 @@ utils.assert_close(_t_ns.alphas, 1 - _t_b, "NoiseSchedule.alphas")
 utils.assert_close(_t_ns.alphas_cumprod, _t_ab, "NoiseSchedule.alphas_cumprod (произведение alphas)")
 utils.assert_close(_t_ns.alphas_cumprod_prev, _t_abp, "NoiseSchedule.alphas_cumprod_prev (с единицей в начале)")
 utils.assert_close(_t_ns.posterior_variance, _t_b * (1 - _t_abp) / (1 - _t_ab), "NoiseSchedule.posterior_variance")
-# q_sample: closed form with a different step per example, broadcast over any number of image dimensions.
+# q_sample: замкнутая формула со своим шагом у каждого примера, broadcasting по любому числу размерностей картинки.
 _t_x0 = torch.randn(4, 1, 3, 3)
 _t_eps = torch.randn(4, 1, 3, 3)
 _t_tt = torch.tensor([3, 0, 2, 1])
@@ -179,7 +179,7 @@ utils.assert_close(_t_ns.q_sample(_t_x0, _t_tt, _t_eps), _t_want, "q_sample(x0, 
 _t_x2 = torch.randn(4, 5)
 utils.assert_close(_t_ns.q_sample(_t_x2, _t_tt, torch.zeros(4, 5)), _t_ab[_t_tt].sqrt().view(4, 1) * _t_x2,
                    "q_sample для тензоров (B, D)")
-# At t = T the linear schedule leaves (almost) pure N(0, I), whatever x0 was.
+# При t = T линейное расписание оставляет (почти) чистый N(0, I), каким бы ни был x0.
 torch.manual_seed(0)
 _t_big = torch.ones(4000, 1, 8, 8)
 _t_xT = _t_s.q_sample(_t_big, torch.full((4000,), 999), torch.randn_like(_t_big))
@@ -424,21 +424,21 @@ with torch.no_grad():
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 with torch.no_grad():
-    # Other channel counts: 3-channel 32x32 images, a wider base, another time_dim.
+    # Другие числа каналов: 3-канальные картинки 32x32, больший base_channels, другой time_dim.
     utils.assert_shape(_t_unet(in_channels=3, base_channels=16, time_dim=64)(torch.randn(2, 3, 32, 32), torch.tensor([1, 2])),
                        (2, 3, 32, 32), "UNet(in_channels=3, base_channels=16, time_dim=64) на 32×32")
-    # The output depends on t: same image, different steps, different prediction.
+    # Выход зависит от t: та же картинка, разные шаги — разные предсказания.
     _t_x = torch.randn(1, 1, 28, 28).repeat(2, 1, 1, 1)
     _t_o = _t_net(_t_x, torch.tensor([10, 900]))
     assert float((_t_o[0] - _t_o[1]).abs().max()) > 1e-4, "выход UNet должен зависеть от t"
-    # The output depends on the input at every pixel scale, and on distant pixels (context through the bottleneck).
+    # Выход зависит от входа на каждом масштабе пикселей и от далёких пикселей (контекст через узкое место).
     _t_x2 = _t_x[:1].clone()
     _t_x2[..., 0, 0] += 1.0
     _t_d = (_t_net(_t_x2, torch.tensor([10])) - _t_net(_t_x[:1], torch.tensor([10]))).abs()[0, 0]
     assert float(_t_d[-1, -1]) > 0 or float(_t_d[20:, 20:].max()) > 0, \
         "пиксель в углу должен влиять на далёкие выходы: нужен путь через низкое разрешение"
-# Time conditioning from the input resolution on: changing t changes a 28x28 convolution output computed
-# before the network first goes down in resolution (so a time input only in the bottleneck is not enough).
+# Условие по времени начиная со входного разрешения: изменение t меняет выход свёртки 28x28, вычисленный до
+# первого уменьшения разрешения в сети (поэтому подачи времени только в узкое место недостаточно).
 _t_order, _t_acts = [], {}
 
 
@@ -468,8 +468,8 @@ _t_changed = {tuple(v[0].shape[-2:]) for v in _t_acts.values()
               if len(v) == 2 and float((v[0] - v[1]).abs().max()) > 1e-6}
 for _t_res in ((14, 14), (7, 7)):
     assert _t_res in _t_changed, f"время должно влиять на признаки разрешения {_t_res[0]}×{_t_res[1]}"
-# Skip connections: with every 7x7 convolution's output replaced by zeros, the output must still depend on
-# the input, which is only possible through paths that bypass the bottleneck.
+# Skip-связи: если выход каждой свёртки 7x7 заменить нулями, выход сети всё равно должен зависеть от входа,
+# а это возможно только через пути в обход узкого места.
 def _t_freeze(module, inputs, output):
     return torch.zeros_like(output)
 
@@ -483,7 +483,7 @@ for _t_h in _t_hooks:
     _t_h.remove()
 assert float((_t_a - _t_b2).abs().max()) > 1e-5, \
     "нужны skip-связи: при отключённом узком месте (7×7) выход всё равно должен зависеть от входа"
-# Trainable: one optimiser step on a fixed batch lowers the loss.
+# Обучаемость: один шаг оптимизатора на фиксированном батче уменьшает потерю.
 _t_opt = torch.optim.Adam(_t_net.parameters(), lr=1e-3)
 _t_xb, _t_tb, _t_nb = torch.randn(8, 1, 28, 28), torch.randint(0, 1000, (8,)), torch.randn(8, 1, 28, 28)
 _t_l0 = F.mse_loss(_t_net(_t_xb, _t_tb), _t_nb)
@@ -519,7 +519,7 @@ import types as _t_types
 
 
 def _t_reference(betas):
-    """A schedule computed here, so that these tests do not depend on the student's NoiseSchedule."""
+    """Расписание, посчитанное здесь, чтобы эти тесты не зависели от вашего NoiseSchedule."""
     b = betas.double()
     ab = torch.cumprod(1 - b, 0)
     abp = torch.cat([ab.new_ones(1), ab[:-1]])
@@ -535,7 +535,7 @@ def _t_reference(betas):
 
 
 class _TOracle(nn.Module):
-    """Knows x0, so it recovers the true noise from x_t exactly: eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)."""
+    """Знает x0, поэтому точно восстанавливает настоящий шум по x_t: eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)."""
 
     def __init__(self, x0, schedule):
         super().__init__()
@@ -548,7 +548,7 @@ class _TOracle(nn.Module):
 
 
 _t_s = _t_reference(torch.linspace(1e-4, 0.02, 1000))
-# The oracle's loss is 0; the loss is a plain mean over every element.
+# Потеря оракула равна 0; потеря — простое среднее по всем элементам.
 _t_oracle = _TOracle(_t_x0, _t_s)
 _t_lo = diffusion_loss(_t_oracle, _t_x0, _t_tt, _t_eps, _t_s)
 assert float(_t_lo) < 1e-8, f"у модели, знающей настоящий шум, потери должны быть 0, получено {float(_t_lo):.3g}"
@@ -556,10 +556,10 @@ assert len(_t_oracle.calls) == 1 and torch.equal(_t_oracle.calls[0], _t_tt), "м
 _t_pred = torch.randn(4, 1, 6, 6)
 utils.assert_close(diffusion_loss(lambda x, t: _t_pred, _t_x0, _t_tt, _t_eps, _t_s), ((_t_pred - _t_eps) ** 2).mean(),
                    "MSE между шумом и предсказанием")
-# The model must see the noised image, not x0: a model that returns its input scores the MSE of q_sample.
+# Модель должна видеть зашумлённую картинку, а не x0: модель, возвращающая свой вход, получает MSE от q_sample.
 _t_want = ((_t_s.q_sample(_t_x0, _t_tt, _t_eps) - _t_eps) ** 2).mean()
 utils.assert_close(diffusion_loss(lambda x, t: x, _t_x0, _t_tt, _t_eps, _t_s), _t_want, "модель получает q_sample(x0, t, noise)")
-# Gradients flow into the model.
+# Градиенты доходят до модели.
 _t_lin = nn.Conv2d(1, 1, 1)
 with utils.checking("backward() по потере: градиент должен доходить до модели (не отсоединяйте её выход)"):
     diffusion_loss(lambda x, t: _t_lin(x), _t_x0, _t_tt, _t_eps, _t_s).backward()
@@ -667,7 +667,7 @@ import types as _t_types
 
 
 def _t_reference(betas):
-    """A schedule computed here, so that these tests do not depend on the student's NoiseSchedule."""
+    """Расписание, посчитанное здесь, чтобы эти тесты не зависели от вашего NoiseSchedule."""
     b = betas.double()
     ab = torch.cumprod(1 - b, 0)
     abp = torch.cat([ab.new_ones(1), ab[:-1]])
@@ -683,7 +683,7 @@ def _t_reference(betas):
 
 
 class _TOracle(nn.Module):
-    """Knows x0, so it recovers the true noise from x_t exactly: eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)."""
+    """Знает x0, поэтому точно восстанавливает настоящий шум по x_t: eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)."""
 
     def __init__(self, x0, schedule):
         super().__init__()
@@ -696,7 +696,7 @@ class _TOracle(nn.Module):
 
 
 _t_s = _t_reference(torch.linspace(1e-4, 0.02, 1000))
-# Oracle: with the true noise, x0_hat is exact, so the last step returns x0 itself (no noise at t = 0).
+# Оракул: с настоящим шумом x0_hat точен, поэтому последний шаг возвращает сам x0 (без шума при t = 0).
 torch.manual_seed(1)
 _t_x0 = torch.rand(4, 1, 5, 5) * 2 - 1
 _t_orc = _TOracle(_t_x0, _t_s)
@@ -705,7 +705,7 @@ utils.assert_close(p_sample(_t_orc, _t_x1, 0, _t_s), _t_x0, "шаг t = 0 с т�
                    atol=1e-4, rtol=1e-4)
 assert _t_orc.calls[-1].dtype == torch.long and _t_orc.calls[-1].tolist() == [0, 0, 0, 0], \
     "модель получает LongTensor (B,), заполненный t"
-# No noise at t = 0 whatever the variance table says there (posterior_variance[0] is 0, betas[0] is not).
+# При t = 0 шума нет, что бы ни стояло там в таблице дисперсий (posterior_variance[0] равно 0, а betas[0] — нет).
 _t_sb = _t_reference(torch.linspace(1e-4, 0.02, 1000))
 _t_sb.posterior_variance = _t_sb.betas.clone()
 utils.assert_close(p_sample(_TOracle(_t_x0, _t_sb), _t_x1, 0, _t_sb), _t_x0, "на шаге t = 0 шум не добавляется",
@@ -717,8 +717,8 @@ def _t_posterior_mean(x0, xt, t, s):
     return abp.sqrt() * b / (1 - ab) * x0 + a.sqrt() * (1 - abp) / (1 - ab) * xt
 
 
-# At t > 0 the oracle's step is the true posterior q(x_{t-1} | x_t, x0): its mean and its variance, checked on
-# 20000 copies of the same x_t (mean within 5 standard errors, variance within 4%).
+# При t > 0 шаг оракула — настоящее апостериорное q(x_{t-1} | x_t, x0): его среднее и дисперсия проверяются
+# на 20000 копиях одного x_t (среднее — в пределах 5 стандартных ошибок, дисперсия — в пределах 4%).
 for _t_step in (1, 3, 400, 999):
     _t_x0 = torch.rand(1, 1, 2, 2).repeat(20000, 1, 1, 1) * 2 - 1
     _t_xt = _t_s.q_sample(_t_x0, torch.full((20000,), _t_step), torch.randn(1, 1, 2, 2).repeat(20000, 1, 1, 1))
@@ -731,7 +731,7 @@ for _t_step in (1, 3, 400, 999):
         f"t={_t_step}: среднее p_sample с точным шумом должно совпадать со средним апостериорного распределения"
     assert abs(float(_t_dev.var()) / _t_var - 1) < 0.04, \
         f"t={_t_step}: дисперсия шага {float(_t_dev.var()):.3g}, нужна posterior_variance = {_t_var:.3g}"
-# sample: T calls from t = T-1 down to 0, starting from N(0, I); with the oracle it ends exactly at x0.
+# sample: T вызовов от t = T-1 до 0, начиная с N(0, I); с оракулом результат — ровно x0.
 _t_small = _t_reference(torch.linspace(0.05, 0.4, 6))
 _t_x0 = torch.rand(3, 1, 4, 4) * 2 - 1
 _t_orc = _TOracle(_t_x0, _t_small)
@@ -741,7 +741,7 @@ utils.assert_shape(_t_out, (3, 1, 4, 4), "sample(model, shape, schedule)")
 assert [int(c[0]) for c in _t_orc.calls] == [5, 4, 3, 2, 1, 0], \
     f"sample проходит t = T-1, …, 0 по одному разу; получено {[int(c[0]) for c in _t_orc.calls]}"
 utils.assert_close(_t_out, _t_x0, "sample с точным шумом должен вернуть x0", atol=1e-4, rtol=1e-4)
-# Starts from unit-variance noise and is random: two calls differ, a zero model yields spread-out values.
+# Начинает с шума единичной дисперсии и случаен: два вызова различаются, нулевая модель даёт разбросанные значения.
 _t_z = sample(lambda x, t: torch.zeros_like(x), (2000, 1, 1, 1), _t_reference(torch.full((1,), 0.5)))
 assert abs(float(_t_z.std()) - 1 / 0.5 ** 0.5) < 0.08, "x_T должен быть из N(0, I)"
 ### END HIDDEN TESTS
@@ -804,7 +804,7 @@ import types as _t_types
 
 
 def _t_reference(betas):
-    """A schedule computed here, so that these tests do not depend on the student's NoiseSchedule."""
+    """Расписание, посчитанное здесь, чтобы эти тесты не зависели от вашего NoiseSchedule."""
     b = betas.double()
     ab = torch.cumprod(1 - b, 0)
     abp = torch.cat([ab.new_ones(1), ab[:-1]])
@@ -820,7 +820,7 @@ def _t_reference(betas):
 
 
 class _TOracle(nn.Module):
-    """Knows x0, so it recovers the true noise from x_t exactly: eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)."""
+    """Знает x0, поэтому точно восстанавливает настоящий шум по x_t: eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)."""
 
     def __init__(self, x0, schedule):
         super().__init__()
@@ -833,7 +833,8 @@ class _TOracle(nn.Module):
 
 
 _t_s = _t_reference(torch.linspace(1e-4, 0.02, 1000))
-# Oracle: with the true noise every DDIM step keeps x0_hat = x0, so the result is x0 for any subsequence and eta.
+# Оракул: с настоящим шумом каждый шаг DDIM сохраняет x0_hat = x0, поэтому результат — x0 при любой
+# подпоследовательности шагов и любом eta.
 for _t_steps, _t_eta in ((50, 0.0), (20, 0.0), (7, 1.0)):
     _t_x0 = torch.rand(3, 1, 4, 4) * 2 - 1
     _t_orc = _TOracle(_t_x0, _t_s)
@@ -849,7 +850,7 @@ for _t_steps, _t_eta in ((50, 0.0), (20, 0.0), (7, 1.0)):
     assert max(_t_gaps) - min(_t_gaps) <= 2, "подпоследовательность шагов должна быть равномерной"
 
 
-# A smooth non-oracle model: eta = 0 is deterministic given x_T, eta = 1 is not.
+# Гладкая модель, не оракул: при eta = 0 результат детерминирован при заданном x_T, при eta = 1 — нет.
 class _TShrink(nn.Module):
     def forward(self, x, t):
         return 0.5 * x + 0.001 * t.view(-1, 1, 1, 1)
@@ -863,7 +864,7 @@ utils.assert_close(_t_a, _t_b, "при eta = 0 одинаковый x_T даёт
 
 
 class _TRecord(nn.Module):
-    """_TShrink that remembers the steps it was called at."""
+    """_TShrink, который запоминает шаги, на которых его вызывали."""
 
     def __init__(self):
         super().__init__()
@@ -875,7 +876,7 @@ class _TRecord(nn.Module):
 
 
 def _t_ref_ddim(xT, s, steps):
-    """Deterministic DDIM in float64 over the given descending steps."""
+    """Детерминированный DDIM в float64 по заданным убывающим шагам."""
     x = xT.double()
     for i, t in enumerate(steps):
         ab = s.alphas_cumprod[t].double()

@@ -714,7 +714,7 @@ untrained_return = greedy_return(QNetwork(4, 2, CFG["hidden"]).to(RL_DEVICE), CF
 
 print(f"Случайная политика: {random_return:.1f} за эпизод, жадная политика необученной сети: {untrained_return:.1f} "
       f"({CFG['eval_episodes']} эпизодов оценки)")
-print(f"{'сид':>4}{'шагов':>8}{'эпизодов':>10}{'обновлений':>12}{'секунд':>8}{'жадная награда':>16}")
+print(f"{'сид':>4}{'шагов':>8}{'эпизодов':>10}{'обновлений':>12}{'секунд':>8}{'награда (жадно)':>16}")
 for seed in CFG["dqn_seeds"]:
     r = runs[("ours", seed)]
     print(f"{seed:>4}{CFG['dqn_steps']:>8}{len(r['history']['returns']):>10}{r['history']['updates']:>12}"
@@ -787,9 +787,9 @@ for seed in CFG["dqn_seeds"]:
 
 
 def variant_table(runs, variants, seeds, final_values=False):
-    """Печатает по варианту: медиану жадной награды, награды по сидам, обновления, эпизоды до лимита и Q(s0)
-    отобранной сети (или последней, если ``final_values``); возвращает медианы жадной награды и Q(s0)."""
-    print(f"{'вариант':<28}{'жадная (медиана)':>17}{'по сидам':>22}{'обновлений':>12}{'до лимита':>11}{'Q(s0)':>8}")
+    """Печатает по варианту: медиану награды жадной политики, награды по сидам, обновления, эпизоды до лимита и Q(s0)
+    отобранной сети (или последней, если ``final_values``); возвращает медианы награды жадной политики и Q(s0)."""
+    print(f"{'вариант':<28}{'жадно, медиана':>17}{'по сидам':>22}{'обновлений':>12}{'до лимита':>11}{'Q(s0)':>8}")
     scores, values = {}, {}
     for variant, label in variants.items():
         rs = [runs[(variant, s)] for s in seeds]
@@ -803,7 +803,7 @@ def variant_table(runs, variants, seeds, final_values=False):
     return scores, values
 
 
-print(f"{CFG['dqn_steps']} шагов среды на запуск, сиды {list(CFG['dqn_seeds'])}; жадная награда — на "
+print(f"{CFG['dqn_steps']} шагов среды на запуск, сиды {list(CFG['dqn_seeds'])}; награда жадной политики — на "
       f"{CFG['eval_episodes']} эпизодах оценки")
 variant_scores, _ = variant_table(runs, VARIANTS, CFG["dqn_seeds"])
 print(f"{'случайная политика':<28}{random_return:>17.1f}")
@@ -821,7 +821,7 @@ print(f"{'случайная политика':<28}{random_return:>17.1f}")
 # следующего состояния, и для агента, который не роняет шест, $Q(s_0)$ стремится к $1 / (1 - \gamma) = 100$. С
 # ошибкой сеть учится, что из некоторых состояний, ничем не отличимых от середины эпизода (времени в наблюдении
 # нет), будущего нет, — и занижает ценности. $Q(s_0)$ здесь — у последней сети запуска (у отобранной оно зависит от
-# того, на каком шаге её отобрали); жадную награду по-прежнему меряем у отобранной, в обычной среде с лимитом 500.
+# того, на каком шаге её отобрали); награду жадной политики по-прежнему меряем у отобранной, в обычной среде с лимитом 500.
 # Ценности растут медленно (целевая сеть догоняет онлайн-сеть за сотни обновлений), поэтому разница видна только
 # при достаточно долгом обучении.
 
@@ -844,10 +844,10 @@ utils.record("limit_truncation_greedy", limit_scores["truncation_as_termination"
 # %% [markdown]
 # В записанном полном запуске (медиана по сидам) $Q(s_0)$ нашего DQN —
 # {{result 06_dqn full.values.limit_ours_start_value .1f}}, с ошибкой —
-# {{result 06_dqn full.values.limit_truncation_start_value .1f}}; жадная награда в обычной среде —
+# {{result 06_dqn full.values.limit_truncation_start_value .1f}}; награда жадной политики в обычной среде —
 # {{result 06_dqn full.values.limit_ours_greedy .1f}} и {{result 06_dqn full.values.limit_truncation_greedy .1f}}.
 # Правильный вариант оценивает старт почти в $1 / (1 - \gamma)$, вариант с ошибкой — заметно ниже: сеть считает, что
-# будущего меньше, чем его есть; в этом запуске хуже и его жадная награда. В быстром режиме обучение слишком короткое:
+# будущего меньше, чем его есть; в этом запуске хуже и его награда жадной политики. В быстром режиме обучение слишком короткое:
 # ценности ещё далеки от своих пределов, и $Q(s_0)$ двух вариантов почти равны — разница видна только в полном. Правильно —
 # записывать в буфер `terminated`, а не `terminated or truncated`.
 
@@ -985,8 +985,8 @@ for use_baseline in (False, True):
                                          "seconds": time.perf_counter() - start,
                                          "greedy": greedy_return(policy, CFG["eval_episodes"], EVAL_SEED)}
 
-print(f"{CFG['pg_episodes']} эпизодов на запуск; жадная награда — на {CFG['eval_episodes']} эпизодах оценки")
-print(f"{'вариант':<22}{'жадная (медиана)':>17}{'по сидам':>16}{'последние 20 при обучении':>27}{'секунд':>8}")
+print(f"{CFG['pg_episodes']} эпизодов на запуск; награда жадной политики — на {CFG['eval_episodes']} эпизодах оценки")
+print(f"{'вариант':<22}{'жадно, медиана':>17}{'по сидам':>16}{'последние 20 при обучении':>27}{'секунд':>8}")
 pg_scores = {}
 for use_baseline, label in ((False, "без базовой линии"), (True, "с базовой линией V(s)")):
     rs = [pg_runs[(use_baseline, s)] for s in CFG["pg_seeds"]]
@@ -1045,9 +1045,9 @@ utils.summary([
     ("q_start_value", "Q-learning: ценность старта CliffWalking", float(Q[start_state].max()), ".2f"),
     ("q_star_start_value", "Q*: ценность старта (итерация ценности)", float(Q_star[start_state].max()), ".2f"),
     ("random_return", "случайная политика, CartPole", random_return, ".1f"),
-    ("dqn_untrained_greedy", "DQN до обучения: жадная награда", untrained_return, ".1f"),
+    ("dqn_untrained_greedy", "DQN до обучения: награда жадной политики", untrained_return, ".1f"),
     ("dqn_steps", "шагов среды на запуск DQN", CFG["dqn_steps"]),
-    ("dqn_greedy_median", "DQN: жадная награда (медиана сидов)", ours_greedy, ".1f"),
+    ("dqn_greedy_median", "DQN: награда жадной политики (медиана сидов)", ours_greedy, ".1f"),
     ("replay_per_episode_greedy", "шаг обучения раз в эпизод", variant_scores["replay_per_episode"], ".1f"),
     ("limit_truncation_start_value", f"лимит {CFG['short_limit']}, обрыв = конец: Q(s0)",
      limit_values["truncation_as_termination"], ".1f"),

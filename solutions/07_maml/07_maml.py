@@ -188,10 +188,10 @@ def _t_check_episode(sx, sy, qx, qy, labels, n_way, k, q):
 
 
 _t_check_episode(_t_sx, _t_sy, _t_qx, _t_qy, _t_labels, 4, 2, 3)
-# Labels as a tensor, every image of a class used (k + q = 7), one-shot.
+# Метки в виде тензора, использована каждая картинка класса (k + q = 7), one-shot.
 _t_ep = sample_episode(_t_ids, torch.as_tensor(_t_labels), 5, 1, 6, np.random.default_rng(1))
 _t_check_episode(*_t_ep, _t_labels, 5, 1, 6)
-# Random classes and random images within them, from rng only.
+# Случайные классы и случайные картинки внутри них, только из rng.
 _t_rng = np.random.default_rng(2)
 _t_classes, _t_support_ids = set(), set()
 for _ in range(60):
@@ -279,7 +279,7 @@ utils.assert_close(_t_new["weight"], _t_p["weight"] - 0.5 * _t_err.T @ _t_x, "в
 utils.assert_close(_t_new["bias"], _t_p["bias"] - 0.5 * _t_err.sum(0), "смещение после одного шага", atol=1e-6)
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Three steps are three successive hand steps; the module and the given dict are left alone.
+# Три шага — это три последовательных шага, посчитанных вручную; модуль и переданный словарь не меняются.
 _t_before = {k: v.clone() for k, v in _t_lin.state_dict().items()}
 _t_given = {k: v.clone() for k, v in _t_p.items()}
 _t_new = inner_adapt(_t_lin, _t_p, _t_x, _t_y, 0.3, 3)
@@ -293,19 +293,19 @@ assert all(torch.equal(v, _t_before[k]) for k, v in _t_lin.state_dict().items())
     "веса модуля изменились: внутренний цикл создаёт новые тензоры, а не меняет модель на месте"
 assert all(torch.equal(v, _t_given[k]) for k, v in _t_p.items()), "тензоры переданного params изменились на месте"
 utils.assert_close(inner_adapt(_t_lin, _t_p, _t_x, _t_y, 0.3, 0)["weight"], _t_p["weight"], "при steps = 0 — исходные веса")
-# loss_fn is used: one MSE step of a linear regression, ∇W = 2 (XWᵀ + b − y)ᵀ X / (n·d).
+# loss_fn используется: один шаг MSE для линейной регрессии, ∇W = 2 (XWᵀ + b − y)ᵀ X / (n·d).
 _t_reg = nn.Linear(2, 1)
 _t_rp = {k: v.detach().clone() for k, v in _t_reg.named_parameters()}
 _t_rx, _t_ry = torch.randn(5, 2), torch.randn(5, 1)
 _t_res = _t_rx @ _t_rp["weight"].T + _t_rp["bias"] - _t_ry
 utils.assert_close(inner_adapt(_t_reg, _t_rp, _t_rx, _t_ry, 0.1, 1, loss_fn=F.mse_loss)["weight"],
                    _t_rp["weight"] - 0.1 * 2 * _t_res.T @ _t_rx / 5, "шаг с loss_fn=F.mse_loss", atol=1e-6)
-# Works under vmap (torch.func), one adapted copy per task.
+# Работает под vmap (torch.func), по одной адаптированной копии на задачу.
 _t_X, _t_Y = torch.randn(4, 6, 3), torch.randint(0, 2, (4, 6))
 _t_batched = vmap(lambda x, y: inner_adapt(_t_lin, _t_p, x, y, 0.5, 2))(_t_X, _t_Y)
 utils.assert_close(_t_batched["weight"][2], inner_adapt(_t_lin, _t_p, _t_X[2], _t_Y[2], 0.5, 2)["weight"],
                    "inner_adapt внутри vmap (через torch.func.grad)", atol=1e-5)
-# Second order by default: d/dθ of the query loss after adaptation, against finite differences (float64).
+# По умолчанию второй порядок: d/dθ потери на query после адаптации, сверка с конечными разностями (float64).
 torch.manual_seed(1)
 _t_net = nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 3)).double()
 _t_theta = {k: v.detach().clone().requires_grad_() for k, v in _t_net.named_parameters()}
@@ -373,7 +373,7 @@ assert _t_seen_points and set(_t_seen_points) == {6}, (
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 def _t_reference_outer(model, params, tasks, lr, steps, first_order=False, loss_fn=F.cross_entropy):
-    """A loop over tasks with torch.autograd, the reference for maml_outer_loss."""
+    """Цикл по задачам на torch.autograd, эталон для maml_outer_loss."""
     losses = []
     for sx, sy, qx, qy in zip(*tasks, strict=True):
         p = dict(params)
@@ -386,7 +386,7 @@ def _t_reference_outer(model, params, tasks, lr, steps, first_order=False, loss_
 
 
 def _t_inner_ok(model, params, x, y, inner_lr, steps, first_order=False, loss_fn=F.cross_entropy):
-    """A working inner loop (torch.func), so that a mistake in exercise 2 costs exercise 2's points only."""
+    """Рабочий внутренний цикл (torch.func), чтобы ошибка в упражнении 2 стоила баллов только за упражнение 2."""
     for _ in range(steps):
         g = grad(lambda p: loss_fn(functional_call(model, p, (x,)), y))(params)
         if first_order:
@@ -408,7 +408,7 @@ def _t_smoothed(logits, y):
 utils.assert_close(_t_outer(_t_net, _t_theta, _t_tasks, 0.5, 2, loss_fn=_t_smoothed),
                    _t_reference_outer(_t_net, _t_theta, _t_tasks, 0.5, 2, loss_fn=_t_smoothed),
                    "потеря MAML с другой loss_fn", atol=1e-5)
-# Second-order gradients of the outer loss, against finite differences (float64).
+# Градиенты второго порядка внешней потери, сверка с конечными разностями (float64).
 _t_net64 = _t_net.double()
 _t_theta = {k: v.detach().clone().requires_grad_() for k, v in _t_net64.named_parameters()}
 _t_tasks = tuple(t.double() if t.is_floating_point() else t for t in _t_tasks)
@@ -580,7 +580,7 @@ utils.assert_close(proto_logits(torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 
                    torch.tensor([[-1.0, -9.0]]), "логиты: минус квадрат расстояния до каждого прототипа")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Labels in any order, against a loop.
+# Метки в любом порядке, сверка с циклом.
 torch.manual_seed(0)
 _t_emb, _t_lab = torch.randn(15, 6), torch.randperm(15) % 5
 _t_ref = torch.stack([_t_emb[_t_lab == c].mean(0) for c in range(5)])
@@ -594,7 +594,7 @@ _t_logits = proto_logits(_t_q, _t_ref)
 utils.assert_shape(_t_logits, (7, 5), "proto_logits: (число query, число классов)")
 _t_loop = torch.tensor([[-float(((q - c) ** 2).sum()) for c in _t_ref] for q in _t_q])
 utils.assert_close(_t_logits, _t_loop, "логиты −‖q − c‖² против цикла", atol=1e-4)
-# Gradients flow into the encoder through both.
+# Градиенты доходят до кодировщика через обе функции.
 _t_emb.requires_grad_()
 proto_logits(_t_q, prototypes(_t_emb, _t_lab, 5)).sum().backward()
 assert _t_emb.grad is not None and _t_emb.grad.abs().sum() > 0, "градиент должен доходить до векторов support"

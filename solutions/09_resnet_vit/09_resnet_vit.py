@@ -232,7 +232,7 @@ def _t_count(model):
     return sum(p.numel() for p in model.parameters())
 
 
-# Parameter counts of He et al.'s CIFAR layout with 1x1 projection shortcuts (and of the plain nets).
+# Число параметров CIFAR-архитектуры He et al. с проекциями 1x1 в обходных путях (и простых сетей).
 for _t_depth, _t_residual, _t_expected in ((20, True, 272474), (56, True, 855770), (20, False, 269722),
                                            (8, True, 78042)):
     _t_got = _t_count(resnet_cifar(_t_depth, residual=_t_residual))
@@ -246,7 +246,7 @@ for _t_bad in (7, 9, 21, 0, 2, -4):
         pass
     else:
         raise AssertionError(f"resnet_cifar({_t_bad}) должна бросать ValueError: глубина не вида 6n + 2")
-# Layer order and strides: conv, bn, relu, 3n blocks (stride 2 only at the first block of stages 2 and 3), pool,
+# Порядок слоёв и шаги: conv, bn, relu, 3n блоков (шаг 2 только у первого блока стадий 2 и 3), pool,
 # flatten, linear.
 _t_net = resnet_cifar(14, residual=True)
 _t_kinds = [type(m).__name__ for m in _t_net]
@@ -257,7 +257,7 @@ assert [m.conv1.stride[0] for m in _t_net[3:9]] == [1, 1, 2, 1, 2, 1], "шаг 2
 assert [m.conv2.out_channels for m in _t_net[3:9]] == [16, 16, 32, 32, 64, 64], "каналы стадий: 16, 32, 64"
 assert all(m.residual for m in _t_net[3:9]) and not any(m.residual for m in resnet_cifar(14, residual=False)[3:9]), (
     "residual передаётся каждому блоку")
-# The block: layers, biases, shortcut only when the shape changes.
+# Блок: слои, смещения, shortcut только при смене формы.
 _t_b = ResidualBlock(8, 16, stride=2)
 assert _t_b.conv1.stride == (2, 2) and _t_b.conv2.stride == (1, 1), "шаг stride — у conv1, у conv2 шаг 1"
 assert _t_b.conv1.bias is None and _t_b.conv2.bias is None, "свёртки блока без смещения (bias=False)"
@@ -267,8 +267,8 @@ assert isinstance(_t_b.shortcut, nn.Sequential) and _t_b.shortcut[0].kernel_size
 assert ResidualBlock(8, 8).shortcut is None, "при той же форме shortcut = None"
 assert ResidualBlock(8, 16, residual=False).shortcut is None, "у простого блока обходного пути нет"
 assert ResidualBlock(8, 16, stride=1).shortcut is not None, "при смене числа каналов нужен shortcut и при шаге 1"
-# The sum: with the branch silenced (bn2 scale and shift zero) the block returns ReLU(x) or ReLU(shortcut(x));
-# the plain block returns zeros.
+# Сумма: с заглушённой ветвью (масштаб и сдвиг bn2 нулевые) блок возвращает ReLU(x) или ReLU(shortcut(x));
+# простой блок возвращает нули.
 torch.manual_seed(1)
 _t_x = torch.randn(2, 8, 6, 6)
 for _t_b, _t_what in ((ResidualBlock(8, 8), "тождественный"), (ResidualBlock(8, 16, 2), "с проекцией"),
@@ -282,7 +282,7 @@ for _t_b, _t_what in ((ResidualBlock(8, 8), "тождественный"), (Resi
     _t_expected = (torch.zeros(2, 8, 6, 6) if not _t_b.residual else
                    F.relu(_t_x if _t_b.shortcut is None else _t_b.shortcut(_t_x)))
     utils.assert_close(_t_b(_t_x), _t_expected, f"блок ({_t_what}) с заглушённой ветвью F", atol=1e-6)
-# The branch order: ReLU after bn1 and after the sum, not before it (a silenced shortcut leaves ReLU(F(x))).
+# Порядок в ветви: ReLU после bn1 и после суммы, а не перед ней (заглушённый shortcut оставляет ReLU(F(x))).
 _t_b = ResidualBlock(4, 4).eval()
 with torch.no_grad():
     for _t_bn in (_t_b.bn1, _t_b.bn2):
@@ -658,7 +658,7 @@ assert _t_pe.num_patches == 64, f"num_patches для 32×32 и патчей 4×4
 utils.assert_shape(_t_pe(torch.randn(2, 3, 32, 32)), (2, 64, 24), "PatchEmbedding(32, 4, 3, 24)")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Each token is the linear map of its own patch, patches in row-major order.
+# Каждый токен — линейное отображение своего патча, патчи идут построчно.
 torch.manual_seed(1)
 _t_pe = PatchEmbedding(12, 3, 2, 5)
 assert _t_pe.num_patches == 16, "num_patches для 12×12 и патчей 3×3: 16"
@@ -675,7 +675,7 @@ for _t_row in range(4):
         _t_patch = _t_x[:, :, 3 * _t_row:3 * _t_row + 3, 3 * _t_col:3 * _t_col + 3].reshape(3, -1)
         utils.assert_close(_t_tokens[:, 4 * _t_row + _t_col], _t_patch @ _t_w.T + _t_bias,
                            f"токен {4 * _t_row + _t_col} — патч (строка {_t_row}, столбец {_t_col})", atol=1e-5)
-# Non-square numbers of channels and another size.
+# Другие размеры: один входной канал, нечётная размерность вложения, картинка 8×8 с патчами 2×2.
 utils.assert_shape(PatchEmbedding(8, 2, 1, 7)(torch.randn(1, 1, 8, 8)), (1, 16, 7), "PatchEmbedding(8, 2, 1, 7)")
 ### END HIDDEN TESTS
 
@@ -756,7 +756,7 @@ utils.assert_shape(_t_vit.pos_embed, (1, 65, 32), "pos_embed: (1, N + 1, dim)")
 utils.assert_shape(_t_vit.cls_token, (1, 1, 32), "cls_token: (1, 1, dim)")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Parts and sizes.
+# Составные части и размеры.
 _t_vit = _t_make_vit(16, 4, 2, 7, dim=24, depth=3, heads=2, mlp_dim=40)
 assert isinstance(_t_vit.patch_embed, _t_StandInPatches) and isinstance(_t_vit.norm, nn.LayerNorm) and (
     isinstance(_t_vit.head, nn.Linear) and _t_vit.head.out_features == 7), "patch_embed, norm, head по условию"
@@ -766,11 +766,11 @@ assert isinstance(_t_vit.cls_token, nn.Parameter) and isinstance(_t_vit.pos_embe
     "cls_token и pos_embed — обучаемые nn.Parameter")
 assert _t_vit.cls_token.abs().max().item() == 0, "cls_token в начале — нули"
 assert 0.01 < _t_vit.pos_embed.std().item() < 0.04, "pos_embed — случайные числа с отклонением 0,02"
-# The course ViT's own parameters (without the patch projection, whose 6 272 weights belong to exercise 2).
+# Собственные параметры ViT курса (без проекции патчей, чьи 6 272 веса относятся к упражнению 2).
 _t_course = _t_make_vit(32, 4, 3, 10, 128, 6, 4, 256)
 assert sum(p.numel() for n, p in _t_course.named_parameters() if not n.startswith("patch_embed")) == 804874, (
     "число параметров ViT курса без patch_embed (dim 128, 6 блоков): 804 874")
-# What goes into the blocks: CLS first, then the patches, each with its position embedding.
+# Что подаётся в блоки: сначала CLS, затем патчи, каждый со своим позиционным вложением.
 torch.manual_seed(2)
 with torch.no_grad():
     _t_vit.cls_token.normal_()

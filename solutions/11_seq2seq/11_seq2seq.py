@@ -108,7 +108,7 @@ utils.assert_shape(_t_out, (2, 5, 8), "все состояния кодиров�
 utils.assert_shape(_t_last, (2, 8), "последнее состояние")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Each row on its own, without padding, through the same GRU: the reference.
+# Эталон: каждая строка отдельно, без паддинга, через тот же GRU.
 for _t_row, _t_n in ((0, 3), (1, 5)):
     _t_ref_out, _t_ref_last = _t_enc.rnn(_t_enc.embedding(_t_src[_t_row:_t_row + 1, :_t_n]))
     utils.assert_close(_t_out[_t_row, :_t_n], _t_ref_out[0], f"состояния строки {_t_row} на настоящих символах",
@@ -116,7 +116,7 @@ for _t_row, _t_n in ((0, 3), (1, 5)):
     utils.assert_close(_t_last[_t_row], _t_ref_last[0, 0], f"последнее состояние строки {_t_row} — после её "
                        f"последнего настоящего символа, а не после паддинга", atol=1e-5)
 assert torch.all(_t_out[0, 3:] == 0), "на позициях паддинга состояния — нули"
-# Padding changes nothing: more pad columns give the same states.
+# Паддинг ничего не меняет: с лишними столбцами паддинга состояния те же.
 _t_out2, _t_last2 = _t_enc(torch.cat([_t_src, torch.zeros(2, 3, dtype=torch.long)], 1))
 utils.assert_close(_t_last2, _t_last, "лишний паддинг не меняет последнее состояние", atol=1e-6)
 assert _t_enc.embedding.padding_idx == 0, "вложения: нужен nn.Embedding(..., padding_idx=0), паддинг — токен 0"
@@ -172,7 +172,7 @@ print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 assert torch.all(_t_w[~_t_mask] == 0), "вес паддинга — ровно ноль (маска до softmax)"
 utils.assert_close(_t_w[2], torch.tensor([1.0, 0, 0, 0, 0]), "одна настоящая позиция получает весь вес")
-# The formula, written out per example and per position.
+# Формула, выписанная для каждого примера и каждой позиции.
 torch.manual_seed(1)
 _t_q = torch.randn(3, 6)
 _t_ctx, _t_w = _t_att(_t_q, _t_keys, _t_mask)
@@ -186,7 +186,7 @@ for _t_b in range(3):
                        atol=1e-5)
     utils.assert_close(_t_ctx[_t_b], _t_ref @ _t_keys[_t_b, :_t_n], f"контекст примера {_t_b}: Σ α_j h_j",
                        atol=1e-5)
-# Softmax over source positions of each example, not over the batch: one example alone gives the same weights.
+# Softmax по позициям источника внутри каждого примера, а не по батчу: один пример отдельно даёт те же веса.
 _t_ctx1, _t_w1 = _t_att(_t_q[:1], _t_keys[:1], _t_mask[:1])
 utils.assert_close(_t_w1[0], _t_w[0], "веса примера не зависят от других примеров батча", atol=1e-6)
 ### END HIDDEN TESTS
@@ -271,7 +271,7 @@ _t_all = _t_dec(torch.tensor([[1, 3, 4], [1, 5, 6]]), torch.zeros(2, 6), _t_enc_
 utils.assert_shape(_t_all, (2, 3, 7), "логиты teacher forcing")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Teacher forcing is the steps with the true previous tokens fed in.
+# Teacher forcing — это шаги, на вход которых подаются верные предыдущие символы.
 _t_tgt = torch.tensor([[1, 3, 4, 5], [1, 6, 2, 0]])
 _t_h0 = torch.randn(2, 6)
 _t_all = _t_dec(_t_tgt, _t_h0, _t_enc_out, _t_mask)
@@ -279,22 +279,22 @@ _t_h = _t_h0
 for _t_t in range(4):
     _t_l, _t_h, _ = _t_dec.step(_t_tgt[:, _t_t], _t_h, _t_enc_out, _t_mask)
     utils.assert_close(_t_all[:, _t_t], _t_l, f"forward на шаге {_t_t} — step с верным предыдущим символом", atol=1e-5)
-# The formula of one step with attention: context from the previous state, the cell, logits from [s_t; c_t].
+# Формула одного шага с вниманием: контекст по предыдущему состоянию, ячейка, логиты по [s_t; c_t].
 _t_ctx, _ = _t_dec.attention(_t_h0, _t_enc_out, _t_mask)
 _t_s1 = _t_dec.cell(torch.cat([_t_dec.embedding(_t_tgt[:, 0]), _t_ctx], -1), _t_h0)
 utils.assert_close(_t_all[:, 0], _t_dec.out(torch.cat([_t_s1, _t_ctx], -1)), "шаг с вниманием: c_t по s_{t-1}, "
                    "вход ячейки [e(y); c], логиты по [s_t; c_t]", atol=1e-5)
-# The encoder's state flows in: another initial state changes the first logits.
+# Состояние кодировщика поступает в декодер: другое начальное состояние меняет первые логиты.
 _t_other = _t_dec(_t_tgt, _t_h0 + 1, _t_enc_out, _t_mask)
 assert (_t_other[:, 0] - _t_all[:, 0]).abs().max() > 1e-3, "начальное состояние декодера должно влиять на ответ"
-# Without attention: no weights, and the encoder outputs are not read.
+# Без внимания: весов нет, и выходы кодировщика не читаются.
 torch.manual_seed(2)
 _t_plain = Decoder(7, 4, 6)
 _t_l, _t_h, _t_w = _t_plain.step(torch.tensor([1, 1]), _t_h0, _t_enc_out, _t_mask)
 assert _t_w is None, "без внимания step возвращает веса None"
 utils.assert_close(_t_l, _t_plain.out(_t_plain.cell(_t_plain.embedding(torch.tensor([1, 1])), _t_h0)),
                    "шаг без внимания: logits = W_o GRUCell(e(y), s)", atol=1e-5)
-# Gradients reach the attention, the cell and the embedding.
+# Градиенты доходят до внимания, ячейки и вложений.
 _t_dec.zero_grad()
 _t_dec(_t_tgt, _t_h0, _t_enc_out, _t_mask).sum().backward()
 for _t_name, _t_p in _t_dec.named_parameters():
@@ -329,17 +329,17 @@ print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 _t_ref = F.cross_entropy(_t_logits.reshape(-1, 5), _t_targets.reshape(-1), ignore_index=0)
 utils.assert_close(_t_loss, _t_ref, "сравнение с F.cross_entropy(ignore_index=pad_id)")
-# Every real token weighs the same: not a mean of per-sequence means.
+# Каждый настоящий символ весит одинаково: это не среднее от средних по последовательностям.
 _t_manual = torch.cat([F.cross_entropy(_t_logits[0, :3], _t_targets[0, :3], reduction="none"),
                        F.cross_entropy(_t_logits[1, :2], _t_targets[1, :2], reduction="none")]).mean()
 utils.assert_close(_t_loss, _t_manual, "среднее по всем настоящим символам батча")
-# pad_id is an argument, not a constant.
+# pad_id — аргумент, а не константа.
 _t_targets7 = _t_targets.masked_fill(_t_targets == 0, 4)
 _t_targets7[0, 1] = 3
 utils.assert_close(seq2seq_loss(_t_logits, _t_targets7, 4),
                    F.cross_entropy(_t_logits.reshape(-1, 5), _t_targets7.reshape(-1), ignore_index=4),
                    "паддинг — pad_id из аргумента")
-# The logits of padding positions do not matter.
+# Логиты на позициях паддинга не имеют значения.
 _t_changed = _t_logits.clone()
 _t_changed[_t_targets == 0] += 100 * torch.randn_like(_t_changed[_t_targets == 0])
 utils.assert_close(seq2seq_loss(_t_changed, _t_targets, 0), _t_loss, "логиты на паддинге не влияют на потерю")
@@ -455,23 +455,24 @@ _t_out = greedy_decode(_t_model, torch.zeros(1, 4, dtype=torch.long), 10, 1, 2)
 assert _t_out == [[5, 3]], f"ожидалось [[5, 3]] (без BOS и EOS), получено {_t_out}"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Rows finish at different times; a row that never says EOS stops at max_len; the loop stops when all are done.
+# Строки заканчиваются в разное время; строка без EOS останавливается на max_len; цикл останавливается,
+# когда закончились все строки.
 _t_model = _TTable(_t_chain_table([[5, 3, 2], [4, 6, 7, 2], [6, 6]]))
 _t_out = greedy_decode(_t_model, torch.zeros(3, 4, dtype=torch.long), 6, 1, 2)
 assert _t_out == [[5, 3], [4, 6, 7], [6] * 6], f"строки должны кончаться на своём EOS или на max_len: {_t_out}"
 _t_model = _TTable(_t_chain_table([[5, 3, 2], [4, 2]]))
 greedy_decode(_t_model, torch.zeros(2, 4, dtype=torch.long), 20, 1, 2)
 assert len(_t_model.fed) == 3, f"когда все строки закончились, декодирование останавливается ({len(_t_model.fed)} шагов)"
-# The decoder feeds itself: BOS first, then its own previous choice, never anything else.
+# Декодер сам подаёт себе вход: сначала BOS, затем свой предыдущий выбор и ничего другого.
 assert _t_model.fed[0].tolist() == [1, 1], "первый шаг — bos_id"
 assert _t_model.fed[1].tolist() == [5, 4] and _t_model.fed[2][0].item() == 3, \
     "на вход шага идёт собственный ответ предыдущего шага"
-# The state is carried: with the step-counting stand-in, EOS comes after three steps.
+# Состояние передаётся дальше: с заглушкой, считающей шаги, EOS приходит после трёх шагов.
 assert greedy_decode(_TCounter(), torch.zeros(2, 3, dtype=torch.long), 8, 1, 2) == [[5, 5, 5]] * 2, \
     "состояние, которое вернул step, — вход следующего шага"
-# bos_id and eos_id are arguments.
+# bos_id и eos_id — аргументы.
 _t_table = _t_chain_table([[5, 3, 7]], eos=7)
-_t_table[0, 0] = _t_table[0, 1]  # BOS = 0 now starts the same chain
+_t_table[0, 0] = _t_table[0, 1]  # теперь BOS = 0 начинает ту же цепочку
 assert greedy_decode(_TTable(_t_table), torch.zeros(1, 2, dtype=torch.long), 10, 0, 7) == [[5, 3]], \
     "bos_id и eos_id — из аргументов"
 ### END HIDDEN TESTS
@@ -538,7 +539,7 @@ _t_out = beam_search(_t_model, _t_src, 1, 10, 1, 2)
 assert _t_out == [5, 3], f"луч ширины 1 идёт по самым вероятным символам: ожидалось [5, 3], получено {_t_out}"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Beam size 1 is greedy on a random table too (the reference greedy is written here, not the student's).
+# Луч ширины 1 — жадный поиск и на случайной таблице (эталонный жадный поиск написан здесь, а не взят ваш).
 def _t_greedy_reference(table, max_len, bos, eos):
     out, prev = [], bos
     for _ in range(max_len):
@@ -553,23 +554,24 @@ torch.manual_seed(0)
 _t_table = torch.randn(1, 8, 8) * 2
 assert beam_search(_TTable(_t_table), _t_src, 1, 7, 1, 2) == _t_greedy_reference(_t_table, 7, 1, 2), \
     "луч ширины 1 — это жадный выбор (случайная таблица)"
-# The state is carried along each beam (a stand-in whose state counts steps; EOS after three).
+# Состояние передаётся вдоль каждого луча (заглушка, чьё состояние считает шаги; EOS после трёх).
 assert beam_search(_TCounter(), _t_src, 2, 8, 1, 2) == [5, 5, 5], \
     "состояние, которое вернул step для луча, — вход следующего шага этого луча"
-# A wide beam finds what greedy misses: BOS -> 3 (0.5) is a dead end, BOS -> 4 (0.4) -> EOS (0.95) is better.
+# Широкий луч находит то, что упускает жадный поиск: BOS -> 3 (0.5) — тупик, BOS -> 4 (0.4) -> EOS (0.95) лучше.
 _t_model = _TTable(_t_probs_table({1: {3: 0.5, 4: 0.4}, 3: {2: 0.3, 5: 0.3, 6: 0.3}, 4: {2: 0.95}}, 30))
 assert beam_search(_t_model, _t_src, 3, 5, 1, 2) == [4], "луч должен найти ответ [4] с большей вероятностью"
-# Log-probabilities, not probabilities: 3 (0.9) then EOS (0.05) sums more probability than 4 (0.08) then EOS (0.8),
-# but its probability, the product, is smaller.
+# Логарифмы вероятностей, а не вероятности: у 3 (0.9), затем EOS (0.05) сумма вероятностей больше,
+# чем у 4 (0.08), затем EOS (0.8), но вероятность — произведение — меньше.
 _t_model = _TTable(_t_probs_table({1: {3: 0.9, 4: 0.08}, 3: {2: 0.05}, 4: {2: 0.8}}, 30))
 assert beam_search(_t_model, _t_src, 2, 5, 1, 2) == [4], "лучи сравниваются по сумме логарифмов вероятностей"
-# Length-aware: BOS -> EOS (0.4) is the most probable answer, BOS -> 3 -> 5 -> EOS (0.6, 0.7, 0.7) the best per token.
+# С учётом длины: BOS -> EOS (0.4) — самый вероятный ответ, BOS -> 3 -> 5 -> EOS (0.6, 0.7, 0.7) — лучший
+# в пересчёте на символ.
 _t_model = _TTable(_t_probs_table({1: {2: 0.4, 3: 0.55}, 3: {5: 0.7}, 5: {2: 0.7}}, 12))
 assert beam_search(_t_model, _t_src, 3, 6, 1, 2, length_penalty=1.0) == [3, 5], \
     "с length_penalty = 1 лучший ответ — с наибольшим средним логарифмом на символ"
 assert beam_search(_t_model, _t_src, 3, 6, 1, 2, length_penalty=0.0) == [], \
     "с length_penalty = 0 — с наибольшей суммой логарифмов (короткий ответ)"
-# Unfinished beams count at max_len.
+# Незаконченные лучи засчитываются по достижении max_len.
 _t_model = _TTable(_t_chain_table([[6, 6]]))
 assert beam_search(_t_model, _t_src, 2, 4, 1, 2) == [6] * 4, "недописанный за max_len луч — тоже ответ"
 ### END HIDDEN TESTS

@@ -26,8 +26,8 @@ class TextEncoder(nn.Module):
         self.pad_id = pad_id
         self.tokens = nn.Embedding(vocab_size, dim)
         self.positions = nn.Embedding(max_len, dim)
-        layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=4 * dim, dropout=0.0, batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward={ffn}, dropout={dropout}, batch_first=True,
+                                           norm_first={norm_first})
         self.layers = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor={nested})
         self.norm = nn.LayerNorm(dim)
 
@@ -38,7 +38,7 @@ class TextEncoder(nn.Module):
         real = (~padding).unsqueeze(-1).float()
         return {pool}
 """
-GOOD_TEXT = dict(nested="False", embed="self.tokens(ids) + self.positions(torch.arange(ids.shape[1], device=ids.device))",
+GOOD_TEXT = dict(ffn="4 * dim", dropout="0.0", norm_first="True", nested="False", embed="self.tokens(ids) + self.positions(torch.arange(ids.shape[1], device=ids.device))",
                  mask="src_key_padding_mask=padding", pool="(x * real).sum(1) / real.sum(1)")
 text = variants(TEXT, GOOD_TEXT)
 
@@ -111,6 +111,10 @@ EXERCISES = {
             "no attention mask": text(mask="src_key_padding_mask=None"),
             "mask inverted": text(mask="src_key_padding_mask=~padding"),
             "no positions": text(embed="self.tokens(ids)"),
+            # Layers configured otherwise than the statement says: the course weights would not fit them.
+            "post-norm layers": text(norm_first="False"),
+            "default feed-forward width": text(ffn="2048"),
+            "dropout left at its default": text(dropout="0.1"),
         },
     },
     "zero_shot_tests": {
