@@ -71,6 +71,7 @@ CFG = dict(
     pg_episodes=utils.by_mode(60, 300),
     pg_seeds=utils.by_mode((0,), (0, 1, 2)),
     pg_lr=5e-3,
+    pg_small_lr=1e-3,  # честное сравнение: вариант без базовой линии с меньшим шагом
     value_lr=1e-2,
     variance_episodes=utils.by_mode(20, 60),
 )
@@ -171,20 +172,20 @@ print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 _t_changed = np.argwhere(_t_Q != _t_ref).tolist()
 assert _t_changed == [[0, 1]], f"меняться должен только Q[s, a], изменились {_t_changed}"
-# No future after termination.
+# После terminated будущего нет.
 _t_Q = np.array([[0.0, 1.0], [2.0, 4.0]])
 _t_td = q_learning_update(_t_Q, 0, 0, -1.0, 1, True, alpha=1.0, gamma=0.9)
 assert abs(_t_td - (-1.0)) < 1e-9 and abs(_t_Q[0, 0] + 1.0) < 1e-9, "при terminated цель — только награда r"
-# The max over the next state's actions, whatever action is being updated.
+# Максимум по действиям следующего состояния, какое бы действие ни обновлялось.
 _t_Q = np.array([[0.0, 0.0], [5.0, 2.0]])
 q_learning_update(_t_Q, 0, 1, 0.0, 1, False, alpha=1.0, gamma=1.0)
 assert abs(_t_Q[0, 1] - 5.0) < 1e-9, "цель берёт max по действиям следующего состояния, а не Q(s', a)"
-# alpha scales the step.
+# alpha задаёт величину шага.
 _t_Q = np.zeros((2, 2))
 q_learning_update(_t_Q, 1, 0, 2.0, 0, False, alpha=0.25, gamma=0.5)
 assert abs(_t_Q[1, 0] - 0.5) < 1e-9, "шаг обновления — alpha · TD-ошибка"
-# A hand-built MDP with a known Q*: a corridor 0-1-2-3; "right" from 2 reaches the goal (+1, terminated),
-# "left" from 0 stays at 0; every other step gives 0.
+# Построенный вручную MDP с известным Q*: коридор 0-1-2-3; «вправо» из 2 приводит к цели (+1, terminated),
+# «влево» из 0 оставляет в 0; любой другой шаг даёт 0.
 _t_g = 0.9
 _t_next = {(0, 0): 0, (1, 0): 0, (2, 0): 1, (0, 1): 1, (1, 1): 2}
 _t_star = np.array([[_t_g ** 3, _t_g ** 2], [_t_g ** 3, _t_g], [_t_g ** 2, 1.0]])
@@ -230,19 +231,19 @@ with utils.checking("epsilon_greedy при ε = 1 и четырёх равных
 assert set(_t_acts.tolist()) == {0, 1, 2, 3}, "при ε = 1 должны встречаться все действия"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Exploration is uniform over all actions, the greedy one included: P(best) = 1 - ε + ε / n.
+# Исследование равновероятно среди всех действий, включая жадное: P(лучшее) = 1 - ε + ε / n.
 _t_rng = np.random.default_rng(1)
 _t_acts = np.array([epsilon_greedy(np.array([0.0, 0.0, 5.0, 0.0]), 0.3, _t_rng) for _ in range(20000)])
 _t_freq = np.bincount(_t_acts, minlength=4) / len(_t_acts)
 assert abs(_t_freq[2] - 0.775) < 0.015, f"доля лучшего действия {_t_freq[2]:.3f}, при ε = 0.3 и 4 действиях ожидалось 0.775"
 assert np.all(np.abs(_t_freq[[0, 1, 3]] - 0.075) < 0.01), f"доли остальных действий {_t_freq}, ожидалось по 0.075"
-# Ties are broken uniformly.
+# Из равных максимумов выбирается равновероятно.
 _t_acts = np.array([epsilon_greedy(np.array([1.0, 3.0, 3.0]), 0.0, _t_rng) for _ in range(4000)])
 assert 0 not in _t_acts and abs((_t_acts == 1).mean() - 0.5) < 0.04, "среди равных максимумов выбирайте равновероятно"
-# Uniform when exploring.
+# При исследовании — равновероятно.
 _t_freq = np.bincount([epsilon_greedy(np.array([9.0, 0.0, 0.0, 0.0]), 1.0, _t_rng) for _ in range(8000)], minlength=4) / 8000
 assert np.all(np.abs(_t_freq - 0.25) < 0.025), f"при ε = 1 все действия равновероятны, получено {_t_freq}"
-# Randomness comes from rng only.
+# Случайность берётся только из rng.
 np.random.seed(1)
 _t_r = np.random.default_rng(7)
 _t_seq1 = [epsilon_greedy(np.array([0.0, 1.0, 1.0]), 0.5, _t_r) for _ in range(40)]
@@ -465,7 +466,7 @@ for _t_name in ("next_obs", "rewards", "terminated"):
     assert getattr(_t_buf, _t_name).shape[0] == 5, f"атрибут {_t_name} длины capacity"
 assert _t_buf.rewards.dtype == np.float32 and _t_buf.terminated.dtype == np.float32, \
     "rewards и terminated хранятся как float32"
-# Only filled slots are sampled.
+# Выбираются только заполненные ячейки.
 _t_buf = ReplayBuffer(100, 2)
 for _t_i in range(3):
     _t_buf.add(np.full(2, _t_i + 1.0), _t_i, float(_t_i), np.full(2, -1.0), _t_i == 2)
@@ -474,7 +475,7 @@ _t_o, _t_a, _t_r, _t_n, _t_d = _t_buf.sample(500, np.random.default_rng(1))
 assert set(_t_o[:, 0].tolist()) == {1.0, 2.0, 3.0}, "выбирать можно только заполненные ячейки (и все они должны встречаться)"
 assert torch.equal(_t_a.float() + 1, _t_o[:, 0]) and torch.equal(_t_r, _t_a.float()), "переход хранится целиком в одной ячейке"
 assert torch.equal(_t_d, (_t_a == 2).float()), "terminated хранится как 0.0 / 1.0"
-# Circular: the oldest transitions are overwritten, the size stays at capacity.
+# Запись по кругу: самые старые переходы затираются, размер остаётся равным capacity.
 _t_buf = ReplayBuffer(4, 1)
 with utils.checking("6 записей в буфер на 4: запись должна идти по кругу, поверх самых старых"):
     for _t_i in range(6):
@@ -483,7 +484,7 @@ assert len(_t_buf) == 4, f"после 6 записей в буфер на 4 в �
 assert sorted(_t_buf.obs[:, 0].tolist()) == [2.0, 3.0, 4.0, 5.0], "запись по кругу: новые переходы заменяют самые старые"
 _t_seen = set(_t_buf.sample(400, np.random.default_rng(2))[0][:, 0].tolist())
 assert _t_seen == {2.0, 3.0, 4.0, 5.0}
-# The randomness is the given generator's.
+# Случайность берётся из переданного генератора.
 np.random.seed(3)
 _t_s1 = _t_buf.sample(16, np.random.default_rng(5))[0]
 np.random.seed(4)
@@ -526,7 +527,7 @@ print("Видимые тесты пройдены.")
 _t_net = QNetwork(3, 5, hidden=16)
 assert sum(p.numel() for p in _t_net.parameters()) == 3 * 16 + 16 + 16 * 16 + 16 + 16 * 5 + 5, "hidden задаёт ширину слоёв"
 utils.assert_shape(_t_net(torch.randn(3)), (5,), "одно наблюдение без батча")
-# Unbounded outputs: no softmax, sigmoid or ReLU at the end.
+# Выходы не ограничены: в конце нет ни softmax, ни sigmoid, ни ReLU.
 with torch.no_grad():
     _t_out = _t_net(torch.randn(256, 3) * 50)
 assert float(_t_out.min()) < 0 and float(_t_out.abs().max()) > 1, "на выходе нет активации: Q-значения бывают < 0 и > 1"
@@ -571,17 +572,17 @@ _t_loss = dqn_loss(_t_q, _t_tq, _t_batch, 0.99)
 assert _t_loss.dim() == 0, "dqn_loss возвращает скаляр"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# A time-limit (truncated) transition is stored with terminated = 0: its target keeps the future.
+# Переход, оборванный по времени (truncated), хранится с terminated = 0: его цель сохраняет будущее.
 _t_y = dqn_targets(torch.tensor([1.0]), torch.tensor([[10.0, 20.0]]), torch.tensor([0.0]), 0.5)
 utils.assert_close(_t_y, torch.tensor([11.0]), "цель оборванного по времени перехода (terminated = 0) продолжает будущее")
 utils.assert_close(dqn_targets(torch.tensor([2.0]), torch.tensor([[10.0, 20.0]]), torch.tensor([1.0]), 0.5),
                    torch.tensor([2.0]), "после terminated цель — одна награда, без γ·max")
-# The reference loss: Huber between the taken action's Q and a target from the target network.
+# Эталонные потери: Хьюбер между Q сделанного действия и целью, посчитанной целевой сетью.
 torch.manual_seed(1)
 _t_q, _t_tq = QNetwork(4, 3, hidden=8), QNetwork(4, 3, hidden=8)
 with torch.no_grad():
     for _t_p in _t_tq.parameters():
-        _t_p.mul_(20)  # targets far from the online net's values: Huber and MSE differ
+        _t_p.mul_(20)  # цели далеко от значений онлайн-сети: Хьюбер и MSE различаются
 _t_obs, _t_next = torch.randn(8, 4), torch.randn(8, 4)
 _t_act = torch.tensor([0, 1, 2, 2, 1, 0, 1, 2])
 _t_rew, _t_term = torch.randn(8), torch.tensor([0.0, 1, 0, 0, 1, 0, 0, 0])
@@ -591,7 +592,7 @@ with torch.no_grad():
     _t_ref = F.smooth_l1_loss(_t_q(_t_obs)[torch.arange(8), _t_act], _t_ref_y)
 _t_loss = dqn_loss(_t_q, _t_tq, _t_batch, 0.9)
 utils.assert_close(_t_loss, _t_ref, "dqn_loss: Хьюбер(Q(s, a), цель целевой сети)", atol=1e-5)
-# The gradient reaches the online network only.
+# Градиент доходит только до онлайн-сети.
 _t_loss.backward()
 assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in _t_q.parameters()), "градиент должен дойти до q_net"
 assert all(p.grad is None for p in _t_tq.parameters()), "цель считайте без градиента (torch.no_grad): target_net не учится"
@@ -850,16 +851,47 @@ utils.record("limit_truncation_greedy", limit_scores["truncation_as_termination"
 # будущего меньше, чем его есть; в этом запуске хуже и его награда жадной политики. В быстром режиме обучение слишком короткое:
 # ценности ещё далеки от своих пределов, и $Q(s_0)$ двух вариантов почти равны — разница видна только в полном. Правильно —
 # записывать в буфер `terminated`, а не `terminated or truncated`.
+#
+# **Ещё три решения из учебных реализаций** — не ошибки в смысле «код считает не то», но о них стоит знать:
+# - «штраф за падение»: `if done and time < 499: reward = -10`. Это уже другая задача (подгонка награды, reward
+#   shaping): агент учится на награде, которой у CartPole нет, и его $Q$-значения нельзя сравнивать с настоящей
+#   наградой. Наш DQN обходится без штрафа;
+# - жёсткое копирование целевой сети (`target_network.load_state_dict(q_network.state_dict())`) «каждые 100
+#   эпизодов». Само копирование — из исходной статьи DQN (Mnih и др., 2015), только там оно шло раз в 10 000 шагов
+#   обучения; если же обучение идёт раз за эпизод (первая ошибка выше), 100 эпизодов — это всего сотня обновлений
+#   между копиями, а в первые эпизоды — и того меньше. Мы обновляем целевую сеть мягко, понемногу на каждом шаге
+#   (`tau` в `CFG`), и цель не скачет в момент копирования;
+# - REINFORCE, где функция обновления получает `states, actions, rewards`, а суммирует `-log_prob * reward` по
+#   списку `log_probs`, которого не получала: такой код не запустится. Логарифмы вероятностей нужно запоминать в
+#   момент выбора действия, пока строится граф вычислений (как `run_episode` в разделе 7). Нормировка возвратов в
+#   эпизоде, `(G - G.mean()) / (G.std() + 1e-8)`, из того же кода — разумный приём; в разделе 7 мы его измерим.
 
 # %% [markdown]
 # ## 7. Градиент политики: REINFORCE
 #
 # DQN учит ценности и из них получает политику. Можно учить **политику напрямую**: сеть $\pi_\theta(a \mid s)$ выдаёт
-# вероятности действий, а градиент ожидаемой награды по теореме о градиенте политики (Williams, 1992) равен
+# вероятности действий, и мы поднимаем ожидаемую награду эпизода $J(\theta) = \mathbb E_{\tau \sim p_\theta}[R(\tau)]$, где
+# $\tau = (s_0, a_0, r_0, s_1, a_1, r_1, \dots)$ — эпизод, а $p_\theta(\tau)$ — его вероятность при политике $\pi_\theta$.
+#
+# **Вывод градиента** (Williams, 1992) — в три шага.
+# 1. *Логарифмическая производная.* $J(\theta) = \sum_\tau p_\theta(\tau) R(\tau)$, и так как
+#    $\nabla p = p\,\nabla \log p$, то $\nabla_\theta J = \sum_\tau p_\theta(\tau)\,\nabla_\theta \log p_\theta(\tau)\,R(\tau)
+#    = \mathbb E_\tau\big[\nabla_\theta \log p_\theta(\tau)\,R(\tau)\big]$: градиент — среднее по эпизодам, а среднее можно
+#    оценить, сыграв эпизоды.
+# 2. *Среда не нужна.* $p_\theta(\tau) = p(s_0) \prod_t \pi_\theta(a_t \mid s_t)\,P(s_{t+1} \mid s_t, a_t)$; от $\theta$
+#    зависят только множители политики, поэтому $\nabla_\theta \log p_\theta(\tau) = \sum_t \nabla_\theta \log
+#    \pi_\theta(a_t \mid s_t)$ — переходы среды $P$ знать не нужно.
+# 3. *Причинность.* Действие $a_t$ не влияет на награды до шага $t$: при фиксированной истории до $s_t$
+#    $\mathbb E_{a_t \sim \pi}[\nabla_\theta \log \pi_\theta(a_t \mid s_t)] = \sum_a \nabla_\theta \pi_\theta(a \mid s_t)
+#    = \nabla_\theta 1 = 0$, и слагаемые с прошлыми наградами в среднем дают ноль. Остаётся награда «от $t$ и дальше»:
 #
 # $$\nabla_\theta J(\theta) = \mathbb E_\pi\Big[\sum_t \nabla_\theta \log \pi_\theta(a_t \mid s_t)\,\big(G_t - b(s_t)\big)\Big].$$
 #
-# Оценка по одному эпизоду несмещённая, но очень шумная. **Базовая линия** $b(s_t)$ — любая функция состояния,
+# Тот же довод из шага 3 разрешает вычесть $b(s_t)$ — что угодно, зависящее только от состояния. Дисконт $\gamma < 1$
+# внутри $G_t$ — сознательная поправка: дальние награды весят меньше, оценка шумит меньше, но это уже градиент не
+# совсем той цели (так делают почти все реализации, делаем и мы).
+#
+# Сумма по шагам одного эпизода — несмещённая оценка этого градиента, но очень шумная. **Базовая линия** $b(s_t)$ — любая функция состояния,
 # не зависящая от действия: она не меняет математическое ожидание (потому что
 # $\mathbb E_{a\sim\pi}[\nabla_\theta \log \pi_\theta(a \mid s)] = 0$), но уменьшает дисперсию. Хорошая базовая линия —
 # оценка ценности $V_\phi(s) \approx \mathbb E[G_t \mid s_t]$, которую учит вторая сеть регрессией на $G_t$. Её
@@ -872,6 +904,11 @@ utils.record("limit_truncation_greedy", limit_scores["truncation_as_termination"
 # - `reinforce_loss(log_probs, returns, baseline=None)`: верните скаляр
 #   $-\frac{1}{T}\sum_t \log\pi(a_t \mid s_t)\,(G_t - b_t)$; без `baseline` $b_t = 0$. Базовая линия входит **без
 #   градиента** (`detach`).
+#
+# Деление на длину эпизода $T$ — ради масштаба шага: эпизоды CartPole длятся от 8 до 500 шагов, и сумма по шагам
+# менялась бы в десятки раз. Но $T$ случайна и зависит от действий, поэтому оценка с делением уже **смещена**:
+# короткие эпизоды весят на шаг больше длинных, и член базовой линии перестаёт давать ноль в среднем (довод шага 3
+# не работает, когда множитель $1/T$ зависит от $a_t$). Насколько это важно, измерим ниже.
 
 # %% grade_id="reinforce_impl" solution=true
 def discounted_returns(rewards, gamma):
@@ -905,7 +942,7 @@ assert _t_G.dtype == torch.float32 and _t_G.shape == (4,), "тензор float32
 utils.assert_close(_t_G, torch.tensor([0.81 * 3 + 0.729, 0.9 * 3 + 0.81, 3.0 + 0.9, 1.0]), "G_t считают с конца",
                    atol=1e-5)
 utils.assert_close(discounted_returns([2.0], 0.99), torch.tensor([2.0]), "эпизод из одного шага")
-# The gradient with respect to the log-probabilities is -(G - b) / T, and none flows into the baseline.
+# Градиент по логарифмам вероятностей равен -(G - b) / T, а в базовую линию градиент не идёт.
 _t_lp = torch.tensor([-0.2, -1.5, -0.7], requires_grad=True)
 _t_G = torch.tensor([3.0, 2.0, 1.0])
 _t_b = torch.tensor([1.0, 1.0, 0.5], requires_grad=True)
@@ -914,7 +951,7 @@ utils.assert_close(_t_loss, -(_t_lp.detach() * (_t_G - _t_b.detach())).mean(), "
 _t_loss.backward()
 utils.assert_close(_t_lp.grad, -(_t_G - _t_b.detach()) / 3, "градиент по log π: −(G − b) / T")
 assert _t_b.grad is None, "базовая линия входит без градиента (detach): иначе потери политики учат и её"
-# Against autograd of the closed form for a real softmax policy.
+# Сверка с autograd явной формулы для настоящей softmax-политики.
 torch.manual_seed(0)
 _t_logits = torch.randn(5, 2, requires_grad=True)
 _t_act = torch.tensor([0, 1, 1, 0, 1])
@@ -946,13 +983,15 @@ def run_episode(policy, env, seed=None):
     return torch.stack(observations), torch.stack(log_probs), rewards
 
 
-def train_reinforce(seed, use_baseline, episodes=CFG["pg_episodes"], snapshot_at=None):
-    """REINFORCE на CartPole-v1, по желанию с обучаемой базовой линией; политика, сеть ценности и награды."""
+def train_reinforce(seed, use_baseline, episodes=CFG["pg_episodes"], snapshot_at=None, lr=CFG["pg_lr"],
+                    normalise=False):
+    """REINFORCE на CartPole-v1, по желанию с обучаемой базовой линией или с нормировкой возвратов в эпизоде;
+    политика, сеть ценности и награды."""
     utils.seed_everything(seed)
     env = gym.make("CartPole-v1")
     env.reset(seed=seed)
     policy, value = QNetwork(4, 2, CFG["hidden"]).to(RL_DEVICE), QNetwork(4, 1, CFG["hidden"]).to(RL_DEVICE)
-    opt_policy = torch.optim.Adam(policy.parameters(), lr=CFG["pg_lr"])
+    opt_policy = torch.optim.Adam(policy.parameters(), lr=lr)
     opt_value = torch.optim.Adam(value.parameters(), lr=CFG["value_lr"])
     returns_per_episode, snapshot = [], None
     for episode in utils.progress(range(episodes), desc=f"REINFORCE {'с базой' if use_baseline else 'без базы'}"):
@@ -967,6 +1006,8 @@ def train_reinforce(seed, use_baseline, episodes=CFG["pg_episodes"], snapshot_at
             opt_value.zero_grad()
             value_loss.backward()
             opt_value.step()
+        if normalise:  # (G − среднее) / разброс по шагам эпизода
+            G = (G - G.mean()) / (G.std() + 1e-8) if len(G) > 1 else torch.zeros_like(G)
         loss = reinforce_loss(log_probs, G, baseline)
         opt_policy.zero_grad()
         loss.backward()
@@ -1001,18 +1042,51 @@ utils.plot_returns({"без базовой линии": pg_runs[(False, CFG["pg_
 # %% [markdown]
 # Без базовой линии каждый шаг градиента умножает $\nabla \log \pi$ на $G_t$ — числа до сотни, у всех действий
 # одного знака, и оценка сильно шумит. При том же шаге обучения политика может «схлопнуться»: вероятность одного
-# действия уходит к 1, агент всё время толкает тележку в одну сторону, и шест падает через ~9 шагов — из такой
-# политики градиент почти нулевой, и она уже не выбирается. С базовой линией множитель $G_t - V(s_t)$ — отклонение
-# от ожидаемого, он бывает обоих знаков и намного меньше.
+# действия уходит к 1, агент всё время толкает тележку в одну сторону, и шест быстро падает — из такой политики
+# градиент почти нулевой, и она уже не выбирается. С базовой линией множитель $G_t - V(s_t)$ — отклонение от
+# ожидаемого, он бывает обоих знаков и намного меньше.
+#
+# Но сравнение выше нечестное: у вариантов один шаг обучения, а множители $G_t$ без базовой линии в десятки раз
+# больше, чем $G_t - V(s_t)$. Может быть, дело только в величине шага? Добавим два варианта без базовой линии:
+# с шагом в {{result 06_dqn full.values.pg_lr_ratio .0f}} раз меньше и с нормировкой возвратов в эпизоде,
+# $(G_t - \bar G) / \sigma_G$ (так делают многие реализации: множители порядка единицы и обоих знаков).
+
+# %%
+fair_runs = {}
+for name, options in (("без базовой линии, шаг меньше", {"use_baseline": False, "lr": CFG["pg_small_lr"]}),
+                      ("нормировка возвратов", {"use_baseline": False, "normalise": True})):
+    policies = [train_reinforce(seed, **options)[0] for seed in CFG["pg_seeds"]]
+    fair_runs[name] = [greedy_return(policy, CFG["eval_episodes"], EVAL_SEED) for policy in policies]
+print(f"{'вариант':<32}{'жадно, медиана':>17}{'по сидам':>16}")
+for label, scores in (("без базовой линии", [pg_runs[(False, s)]["greedy"] for s in CFG["pg_seeds"]]),
+                      ("с базовой линией V(s)", [pg_runs[(True, s)]["greedy"] for s in CFG["pg_seeds"]]),
+                      *fair_runs.items()):
+    print(f"{label:<32}{np.median(scores):>17.1f}{' '.join(f'{x:.0f}' for x in scores):>16}")
+utils.record("pg_lr_ratio", CFG["pg_lr"] / CFG["pg_small_lr"])
+utils.record("reinforce_small_lr_greedy_median", float(np.median(fair_runs["без базовой линии, шаг меньше"])))
+utils.record("reinforce_normalised_greedy_median", float(np.median(fair_runs["нормировка возвратов"])))
+
+# %% [markdown]
+# В записанном полном запуске (медианы по {{result 06_dqn full.values.pg_seed_count}} сидам, по
+# {{result 06_dqn full.values.pg_episodes}} эпизодов): без базовой линии —
+# {{result 06_dqn full.values.reinforce_greedy_median .1f}}, с меньшим шагом —
+# {{result 06_dqn full.values.reinforce_small_lr_greedy_median .1f}}, с нормировкой —
+# {{result 06_dqn full.values.reinforce_normalised_greedy_median .1f}}, с базовой линией —
+# {{result 06_dqn full.values.reinforce_baseline_greedy_median .1f}}. Часть беды без базовой линии — действительно шаг:
+# с меньшим шагом политика не схлопывается так быстро. Но ни меньший шаг, ни нормировка не дают того, что даёт
+# базовая линия: нормировка вычитает одно среднее на весь эпизод, а $V(s_t)$ — своё для каждого состояния. Три сида —
+# мало для точных цифр: смотрите на порядок, а не на десятки.
 #
 # **Дисперсия оценки градиента.** Возьмём политику и сеть ценности на двух третях обучения (с базовой линией, первый сид),
 # сыграем `variance_episodes` эпизодов и по каждому посчитаем оценку градиента политики — без базовой линии и с
-# ней. Среднее у обеих оценок одно (базовая линия не смещает), а разброс разный.
+# ней. У оценок суммой среднее одно (базовая линия не смещает), а разброс разный. Заодно сравним направление среднего
+# градиента с делением на $T$ (как в упражнении) и без него: оценка суммой — это та же оценка, умноженная на $T$.
 
 # %%
 def gradient_estimates(policy, value, episodes, use_baseline, seed=SELECT_SEED):
-    """Одна оценка градиента политики на эпизод, вытянутая в строку: массив (episodes, n_parameters)."""
-    env, estimates = gym.make("CartPole-v1"), []
+    """Одна оценка градиента политики на эпизод, вытянутая в строку: массив (episodes, n_parameters), и длины
+    эпизодов."""
+    env, estimates, lengths = gym.make("CartPole-v1"), [], []
     torch.manual_seed(seed)
     for k in range(episodes):
         observations, log_probs, rewards = run_episode(policy, env, seed=seed + k)
@@ -1022,21 +1096,44 @@ def gradient_estimates(policy, value, episodes, use_baseline, seed=SELECT_SEED):
         policy.zero_grad()
         reinforce_loss(log_probs, G, baseline).backward()
         estimates.append(torch.cat([p.grad.flatten() for p in policy.parameters()]).cpu().numpy())
-    return np.stack(estimates)
+        lengths.append(len(rewards))
+    return np.stack(estimates), np.array(lengths)
 
 
 snap_policy, snap_value = pg_runs[(True, CFG["pg_seeds"][0])]["snapshot"]
 grad_stats = {}
 for use_baseline in (False, True):
-    g = gradient_estimates(snap_policy, snap_value, CFG["variance_episodes"], use_baseline)
-    grad_stats[use_baseline] = {"variance": float(g.var(axis=0).sum()), "mean_norm": float(np.linalg.norm(g.mean(0)))}
+    g, lengths = gradient_estimates(snap_policy, snap_value, CFG["variance_episodes"], use_baseline)
+    grad_stats[use_baseline] = {"variance": float(g.var(axis=0).sum()), "mean_norm": float(np.linalg.norm(g.mean(0))),
+                                "per_step": g.mean(0), "summed": (g * lengths[:, None]).mean(0)}
 variance_ratio = grad_stats[False]["variance"] / grad_stats[True]["variance"]
 print(f"{'оценка градиента':<22}{'сумма дисперсий':>17}{'норма среднего':>16}")
 for use_baseline, label in ((False, "без базовой линии"), (True, "с базовой линией")):
     print(f"{label:<22}{grad_stats[use_baseline]['variance']:>17.3g}{grad_stats[use_baseline]['mean_norm']:>16.3g}")
 print(f"базовая линия уменьшает дисперсию в {variance_ratio:.1f} раза ({CFG['variance_episodes']} эпизодов)")
 
+
+def cosine(a, b):
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+length_cosine = cosine(grad_stats[True]["per_step"], grad_stats[True]["summed"])
+print(f"длины эпизодов: от {lengths.min()} до {lengths.max()} шагов; косинус между средними оценками с делением на T "
+      f"и без него (с базовой линией): {length_cosine:.3f}")
+utils.record("variance_episode_length_min", int(lengths.min()))
+utils.record("variance_episode_length_max", int(lengths.max()))
+utils.record("length_weighting_cosine", length_cosine)
+utils.record("pg_seed_count", len(CFG["pg_seeds"]))
+utils.record("pg_episodes", CFG["pg_episodes"])
+
 # %% [markdown]
+# В записанном полном запуске длины эпизодов в этом замере — от
+# {{result 06_dqn full.values.variance_episode_length_min}} до {{result 06_dqn full.values.variance_episode_length_max}} шагов, а косинус между
+# средними оценками с делением на $T$ и без него — {{result 06_dqn full.values.length_weighting_cosine .3f}} (1 — одно направление).
+# Смещение от деления зависит от того, насколько разные у политики эпизоды: когда почти все эпизоды доходят до
+# лимита, $1/T$ — почти общий множитель и направление не меняет. Оценка суммой по шагам несмещённая, но её масштаб
+# скачет вместе с $T$; на практике делят на $T$ или на число шагов в батче и мирятся с небольшим смещением.
+#
 # ## 8. Итоги эксперимента
 
 # %%

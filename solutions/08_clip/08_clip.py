@@ -221,7 +221,7 @@ utils.assert_close(clip_loss(_t_u, _t_v, torch.tensor(np.log(2.0))),
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 def _t_loop_loss(u, v, t):
-    """The loss one pair at a time, in both directions, from the definition."""
+    """Потеря по определению: по одной паре за раз, в обе стороны."""
     u, v = u / u.norm(dim=1, keepdim=True), v / v.norm(dim=1, keepdim=True)
     s = min(float(np.exp(float(t))), 100.0)
     total = 0.0
@@ -237,23 +237,23 @@ for _t_b, _t_d, _t_t in ((3, 4, 0.0), (7, 5, 1.5), (6, 16, 2.66)):
     _t_u, _t_v = 3 * torch.randn(_t_b, _t_d), torch.randn(_t_b, _t_d) + 1
     utils.assert_close(clip_loss(_t_u, _t_v, torch.tensor(_t_t)), _t_loop_loss(_t_u, _t_v, _t_t),
                        f"потеря при B = {_t_b}, t = {_t_t}", rtol=1e-5)
-# Rows and columns: swapping images and texts must give the same symmetric loss; one direction only does not.
+# Строки и столбцы: при обмене картинок и текстов симметричная потеря та же, а потеря в одну сторону — нет.
 _t_u, _t_v = torch.randn(6, 4), torch.randn(6, 4)
 utils.assert_close(clip_loss(_t_v, _t_u, torch.tensor(1.0)), clip_loss(_t_u, _t_v, torch.tensor(1.0)),
                    "потеря симметрична: поменяйте картинки и тексты местами", rtol=1e-5)
-# Embeddings are normalised inside: scaling a row changes nothing.
+# Векторы нормируются внутри: масштаб строки ничего не меняет.
 utils.assert_close(clip_loss(_t_u * torch.arange(1.0, 7.0).view(6, 1), _t_v * 10, torch.tensor(1.0)),
                    clip_loss(_t_u, _t_v, torch.tensor(1.0)), "нормируйте векторы: длина строк не должна влиять",
                    rtol=1e-5)
-# The clamp: s = e^t never exceeds 100, and beyond the clamp the loss does not move.
+# Ограничение: s = e^t никогда не больше 100, и за этой границей потеря не меняется.
 utils.assert_close(clip_loss(_t_u, _t_v, torch.tensor(np.log(1000.0))), _t_loop_loss(_t_u, _t_v, np.log(100.0)),
                    "масштаб e^t ограничен сверху числом 100", rtol=1e-5)
-# The temperature's direction: a larger t sharpens the logits, so aligned pairs get a smaller loss.
+# Направление температуры: при большем t логиты резче, и у согласованных пар потеря меньше.
 _t_aligned = [clip_loss(_t_eye, _t_eye, torch.tensor(t)).item() for t in (0.0, 1.0, 2.0, 3.0)]
 assert (np.diff(_t_aligned) < 0).all(), (
     f"для согласованных пар потеря должна падать с ростом logit_scale, получено {np.round(_t_aligned, 4)}: "
     "масштаб s = e^t умножает косинусы")
-# The loss is differentiable in all three arguments.
+# Потеря дифференцируема по всем трём аргументам.
 _t_u, _t_v, _t_t = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, requires_grad=True), torch.tensor(0.5,
                                                                                                         requires_grad=True)
 clip_loss(_t_u, _t_v, _t_t).backward()
@@ -792,13 +792,13 @@ _t_toy_big = _TToyModel(_t_vectors, np.log(1e4))
 utils.assert_close(zero_shot_classify(_t_toy_big, _t_imgs, _t_groups), _t_reference(_t_toy_big, _t_imgs, _t_groups,
                                                                                     100.0),
                    "масштаб e^logit_scale не больше 100", atol=1e-5)
-# A longer text vector must not make its class more likely: prompts are normalised before averaging.
+# Более длинный вектор текста не должен делать свой класс вероятнее: подсказки нормируются до усреднения.
 _t_toy2 = _TToyModel({"x": torch.tensor([1.0, 0.0]), "y": torch.tensor([0.0, 100.0]), "z": torch.tensor([1.0, 0.1])},
                      np.log(10.0))
 _t_p = zero_shot_classify(_t_toy2, torch.tensor([[1.0, 1.0]]), [["x", "y"], "z"])
 _t_ref = _t_reference(_t_toy2, torch.tensor([[1.0, 1.0]]), [["x", "y"], "z"], 10.0)
 utils.assert_close(_t_p, _t_ref, "нормируйте векторы подсказок до усреднения", atol=1e-5)
-# Without gradients.
+# Без градиентов.
 _t_learned = _TToyModel(_t_vectors, 1.0)
 _t_learned.logit_scale.requires_grad_(True)
 assert not zero_shot_classify(_t_learned, _t_imgs, _t_groups).requires_grad, "классификация — без градиентов"

@@ -271,6 +271,8 @@ EXERCISES = {
         "wrong": {
             "summed probabilities instead of log-probabilities": beam(scores="logits.softmax(-1)"),
             "scores not length-aware": beam(final="score"),
+            # The statement counts the length with [EOS].
+            "length counted without [EOS]": beam(final="score / max(len(tokens) - 1, 1) ** length_penalty"),
             "only one beam kept": beam(keep="1"),
             "state not carried along the beam": beam(carried="state"),
         },
