@@ -122,7 +122,7 @@ assert causal_mask(3).tolist() == [[True, False, False], [True, True, False], [T
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
 torch.manual_seed(1)
-# Heads as a batch dimension, a causal mask and an arbitrary boolean mask, against PyTorch's own attention.
+# Головы как размерность батча, причинная маска и произвольная булева маска — сверка с вниманием PyTorch.
 _t_q, _t_k, _t_v = torch.randn(2, 3, 6, 16) * 3, torch.randn(2, 3, 6, 16), torch.randn(2, 3, 6, 4)
 for _t_mask, _t_what in ((causal_mask(6), "причинная маска"),
                          ((torch.rand(2, 1, 6, 6) > 0.3) | torch.eye(6, dtype=torch.bool), "произвольная маска")):
@@ -131,7 +131,7 @@ for _t_mask, _t_what in ((causal_mask(6), "причинная маска"),
                        f"{_t_what}: сравнение с F.scaled_dot_product_attention", atol=1e-5)
     utils.assert_close(_t_w.sum(-1), torch.ones(_t_w.shape[:-1]), f"{_t_what}: веса строки в сумме дают 1", atol=1e-5)
     assert (_t_w.masked_select(~_t_mask.expand_as(_t_w)) == 0).all(), f"{_t_what}: веса запрещённых позиций — ноль"
-# Causality: a change of a future key or value changes no earlier output.
+# Причинность: изменение будущего ключа или значения не меняет ни одного более раннего выхода.
 _t_x = torch.randn(1, 8, 5)
 _t_y = _t_x.clone()
 _t_y[0, 6] += 10
@@ -222,7 +222,7 @@ utils.assert_shape(_t_out, (2, 5, 12), "выход многоголового в
 utils.assert_shape(_t_w, (2, 3, 5, 5), "веса: (B, heads, T, T)")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Exercise 1's functions are swapped for references while these tests run: a mistake there costs no points here.
+# На время этих тестов функции упражнения 1 заменены эталонными: ошибка там не стоит баллов здесь.
 def _t_sdpa(q, k, v, mask=None):
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
@@ -235,7 +235,7 @@ _t_student = scaled_dot_product_attention, causal_mask
 scaled_dot_product_attention, causal_mask = _t_sdpa, lambda n: torch.ones(n, n, dtype=torch.bool).tril()
 try:
     def _t_reference(mha, dim, heads):
-        """nn.MultiheadAttention with the weights of ``mha`` copied in."""
+        """nn.MultiheadAttention с весами, скопированными из ``mha``."""
         ref = nn.MultiheadAttention(dim, heads, batch_first=True)
         with torch.no_grad():
             ref.in_proj_weight.copy_(torch.cat([mha.q.weight, mha.k.weight, mha.v.weight]))
@@ -255,7 +255,7 @@ try:
         utils.assert_close(_t_out, _t_expected, f"dim {_t_dim}, {_t_heads} голов: сравнение с nn.MultiheadAttention",
                            atol=1e-5)
         utils.assert_close(_t_w, _t_expected_w, f"веса голов, dim {_t_dim}, {_t_heads} голов", atol=1e-5)
-        # The causal mask: PyTorch's mask says True where attention is NOT allowed.
+        # Причинная маска: в маске PyTorch True там, где смотреть НЕЛЬЗЯ.
         _t_out, _ = _t_mha(_t_x, causal_mask(7))
         _t_expected, _ = _t_ref(_t_x, _t_x, _t_x, attn_mask=~causal_mask(7))
         utils.assert_close(_t_out, _t_expected, f"с причинной маской, {_t_heads} голов", atol=1e-5)
@@ -303,9 +303,9 @@ _t_x = torch.randn(2, 6, 16)
 utils.assert_shape(_t_block(_t_x), (2, 6, 16), "выход блока")
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# Exercises 1-2 are swapped for references while these tests run: a mistake there costs no points here.
+# На время этих тестов упражнения 1-2 заменены эталонными: ошибка там не стоит баллов здесь.
 class _TReferenceAttention(nn.Module):
-    """nn.MultiheadAttention behind the chapter's interface (mask: True where attending is allowed)."""
+    """nn.MultiheadAttention с интерфейсом главы (маска: True там, где смотреть можно)."""
 
     def __init__(self, dim, heads):
         super().__init__()
@@ -326,16 +326,16 @@ try:
         _t_block = TransformerBlock(8, 2, 16, causal=_t_causal)
         with torch.no_grad():
             for p in _t_block.parameters():
-                p.normal_(0, 0.5)  # LayerNorm weights too: pre-norm and post-norm then differ clearly
+                p.normal_(0, 0.5)  # и веса LayerNorm тоже: тогда pre-norm и post-norm заметно различаются
         _t_x = torch.randn(3, 5, 8)
         _t_h = _t_x + _t_block.attn(_t_block.norm1(_t_x), causal_mask(5) if _t_causal else None)[0]
         _t_expected = _t_h + _t_block.mlp(_t_block.norm2(_t_h))
         utils.assert_close(_t_block(_t_x), _t_expected,
                            f"causal={_t_causal}: x + attn(norm1(x)), затем + mlp(norm2(·)) (pre-norm)", atol=1e-5)
-    # Causality of the block: a later token changes no earlier output; without the mask it does.
+    # Причинность блока: поздний токен не меняет ранних выходов; без маски — меняет.
     _t_block = TransformerBlock(8, 2, 16, causal=True)
     _t_y = _t_x.clone()
-    _t_y[:, 4] += 5 * torch.randn(8)  # not a constant shift: LayerNorm would remove it
+    _t_y[:, 4] += 5 * torch.randn(8)  # не постоянный сдвиг: его LayerNorm убрал бы
     utils.assert_close(_t_block(_t_x)[:, :4], _t_block(_t_y)[:, :4], "causal=True: токен 4 не влияет на выходы 0–3",
                        atol=1e-5)
     _t_block = TransformerBlock(8, 2, 16, causal=False)
@@ -487,21 +487,21 @@ for _ in range(5):
 assert _t_out[0].tolist() == _t_greedy, f"top_k = 1 — жадный выбор: ожидалось {_t_greedy}, получено {_t_out[0].tolist()}"
 print("Видимые тесты пройдены.")
 ### BEGIN HIDDEN TESTS
-# The window: never more than block_size tokens go in.
+# Окно: на вход никогда не идёт больше block_size токенов.
 _t_model = _TBigram(_t_table, block_size=3)
 generate(_t_model, torch.tensor([[1, 2, 3, 4]]), 4, top_k=2)
 assert max(_t_model.calls) <= 3, f"в модель подано {max(_t_model.calls)} токенов при block_size = 3"
-# Top-k: only the k most likely tokens are ever drawn.
-_t_model = _TBigram(torch.arange(6.0).repeat(6, 1))  # every row prefers 5, then 4, ...
+# Top-k: выбираются только k самых вероятных токенов.
+_t_model = _TBigram(torch.arange(6.0).repeat(6, 1))  # каждая строка предпочитает 5, потом 4, ...
 _t_drawn = generate(_t_model, torch.zeros(200, 1, dtype=torch.long), 3, temperature=5.0, top_k=2)[:, 1:]
 assert set(_t_drawn.flatten().tolist()) == {4, 5}, f"top_k = 2: выбираются только токены 4 и 5, а не {set(_t_drawn.flatten().tolist())}"
-# Temperature divides: a low temperature is nearly greedy, a high one flatter (logits 0..5, no top-k).
+# Температура делит логиты: низкая — почти жадный выбор, высокая — ровнее (логиты 0..5, без top-k).
 torch.manual_seed(1)
 _t_cold = generate(_t_model, torch.zeros(400, 1, dtype=torch.long), 1, temperature=0.1)[:, 1]
 _t_hot = generate(_t_model, torch.zeros(400, 1, dtype=torch.long), 1, temperature=10.0)[:, 1]
 assert (_t_cold == 5).float().mean() > 0.99, "температура 0.1 почти жадная: логиты делятся на температуру"
 assert (_t_hot == 5).float().mean() < 0.35, "температура 10 делает распределение почти равномерным"
-# Batches and no gradients.
+# Батчи и отсутствие градиентов.
 _t_learned = _TBigram(nn.Parameter(torch.randn(6, 6)))
 _t_out = generate(_t_learned, torch.tensor([[1], [2], [3]]), 2)
 assert _t_out.shape == (3, 3), "батч из 3 строк: по 2 новых токена к каждой"
