@@ -346,6 +346,30 @@ finally:
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# **Post-norm и разогрев — замер авторов курса.** Почему современные модели перешли на pre-norm? Xiong и др. (2020)
+# показали, что в post-norm градиенты последних слоёв в начале обучения велики, и без **разогрева** (скорость
+# обучения первые шаги растёт от нуля) глубокая post-norm модель учится плохо, а pre-norm обходится без него. Мы
+# проверили это на GPT этой главы полного размера (ширина {{result diagnostics/postnorm_warmup full.setup.dim}}): тот же `TransformerBlock`, а в post-norm —
+# `x = norm1(x + attn(x))`, `x = norm2(x + mlp(x))`; {{result diagnostics/postnorm_warmup full.setup.steps}} шагов AdamW с ограничением нормы градиента, как
+# в `train_lm`, косинусное затухание скорости, с разогревом на первых 10% шагов и без него; один запуск на
+# вариант. Проверочная потеря, нат на символ:
+#
+# | глубина, расписание | pre-norm, 10⁻³ | post-norm, 10⁻³ | pre-norm, 3·10⁻³ | post-norm, 3·10⁻³ |
+# |---|---|---|---|---|
+# | {{result diagnostics/postnorm_warmup full.setup.depths.0}}, с разогревом | {{result diagnostics/postnorm_warmup full.values.pre_depth4_lr1e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth4_lr1e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.pre_depth4_lr3e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth4_lr3e-3_warm_val_loss .3f}} |
+# | {{result diagnostics/postnorm_warmup full.setup.depths.0}}, без разогрева | {{result diagnostics/postnorm_warmup full.values.pre_depth4_lr1e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth4_lr1e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.pre_depth4_lr3e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth4_lr3e-3_cold_val_loss .3f}} |
+# | {{result diagnostics/postnorm_warmup full.setup.depths.1}}, с разогревом | {{result diagnostics/postnorm_warmup full.values.pre_depth8_lr1e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth8_lr1e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.pre_depth8_lr3e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth8_lr3e-3_warm_val_loss .3f}} |
+# | {{result diagnostics/postnorm_warmup full.setup.depths.1}}, без разогрева | {{result diagnostics/postnorm_warmup full.values.pre_depth8_lr1e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth8_lr1e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.pre_depth8_lr3e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth8_lr3e-3_cold_val_loss .3f}} |
+#
+# На этих размерах ошибки нет: post-norm без разогрева учится не хуже pre-norm, а разогрев за
+# {{result diagnostics/postnorm_warmup full.setup.steps}} шагов только отнимает шаги с полной скоростью. Норма градиента последнего блока, делённая на норму
+# первого, в начале обучения: у pre-norm {{result diagnostics/postnorm_warmup full.values.pre_depth8_grad_last_over_first .2f}}, у post-norm
+# {{result diagnostics/postnorm_warmup full.values.post_depth8_grad_last_over_first .2f}} (глубина {{result diagnostics/postnorm_warmup full.setup.depths.1}}). Наш опыт не опровергает статью, а показывает
+# границы её вывода: он касается глубоких моделей и долгого обучения с большой скоростью; возможно, и ограничение
+# нормы градиента в `train_lm` гасит первые большие шаги (этого мы отдельно не проверяли). Pre-norm в этой главе —
+# выбор на вырост, а не необходимость для маленькой модели.
+
+# %% [markdown]
 # **Зачем модели позиции — замер.** Внимание не знает порядка токенов: веса зависят только от сходства запросов и
 # ключей, а MLP и LayerNorm действуют на каждый токен отдельно. Поэтому двунаправленный блок **эквивариантен
 # относительно перестановок**: переставьте токены на входе — выходы переставятся точно так же, и «кот ест рыбу» для него —
