@@ -23,6 +23,8 @@ PITFALLS = [
     ("09_resnet_vit", "degradation_plain_deep", "degradation_resnet_deep"),
     ("09_resnet_vit", "grad_ratio_plain", "grad_ratio_resnet"),
     ("10_transformers", "saturation_max_weight_unscaled_256", "saturation_max_weight_scaled_256"),
+    # A maintainer's full-size measurement quoted by chapter 10 (tools/diagnostics/postnorm_warmup.py).
+    ("diagnostics/postnorm_warmup", "post_depth8_lr3e-3_cold_val_loss", "post_depth8_lr3e-3_warm_val_loss"),
     ("10_transformers", "leak_last_position_loss_no_mask", "leak_last_position_loss_masked"),
     ("10_transformers", "leak_window_loss_no_mask", "leak_window_loss_masked"),
     ("10_transformers", "mask_rule_real_token_accuracy_all", "mask_rule_real_token_accuracy_80_10_10"),

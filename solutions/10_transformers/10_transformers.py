@@ -346,28 +346,35 @@ finally:
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Post-norm и разогрев — замер авторов курса.** Почему современные модели перешли на pre-norm? Xiong и др. (2020)
+# **Post-norm и разогрев — замер.** Почему современные модели перешли на pre-norm? Xiong и др. (2020)
 # показали, что в post-norm градиенты последних слоёв в начале обучения велики, и без **разогрева** (скорость
 # обучения первые шаги растёт от нуля) глубокая post-norm модель учится плохо, а pre-norm обходится без него. Мы
 # проверили это на GPT этой главы полного размера (ширина {{result diagnostics/postnorm_warmup full.setup.dim}}): тот же `TransformerBlock`, а в post-norm —
 # `x = norm1(x + attn(x))`, `x = norm2(x + mlp(x))`; {{result diagnostics/postnorm_warmup full.setup.steps}} шагов AdamW с ограничением нормы градиента, как
 # в `train_lm`, косинусное затухание скорости, с разогревом на первых 10% шагов и без него; один запуск на
-# вариант. Проверочная потеря, нат на символ:
+# вариант (замер сделан заранее, его кода в тетради нет — это домашнее задание 5). Проверочная потеря, нат на символ
+# (столбцы: где стоит LayerNorm — перед подслоем, pre-norm, или после
+# сложения, post-norm — и пиковая скорость обучения):
 #
-# | глубина, расписание | pre-norm, 10⁻³ | post-norm, 10⁻³ | pre-norm, 3·10⁻³ | post-norm, 3·10⁻³ |
+# | глубина, расписание | перед подслоем, 10⁻³ | после сложения, 10⁻³ | перед подслоем, 3·10⁻³ | после сложения, 3·10⁻³ |
 # |---|---|---|---|---|
 # | {{result diagnostics/postnorm_warmup full.setup.depths.0}}, с разогревом | {{result diagnostics/postnorm_warmup full.values.pre_depth4_lr1e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth4_lr1e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.pre_depth4_lr3e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth4_lr3e-3_warm_val_loss .3f}} |
 # | {{result diagnostics/postnorm_warmup full.setup.depths.0}}, без разогрева | {{result diagnostics/postnorm_warmup full.values.pre_depth4_lr1e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth4_lr1e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.pre_depth4_lr3e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth4_lr3e-3_cold_val_loss .3f}} |
 # | {{result diagnostics/postnorm_warmup full.setup.depths.1}}, с разогревом | {{result diagnostics/postnorm_warmup full.values.pre_depth8_lr1e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth8_lr1e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.pre_depth8_lr3e-3_warm_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth8_lr3e-3_warm_val_loss .3f}} |
 # | {{result diagnostics/postnorm_warmup full.setup.depths.1}}, без разогрева | {{result diagnostics/postnorm_warmup full.values.pre_depth8_lr1e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth8_lr1e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.pre_depth8_lr3e-3_cold_val_loss .3f}} | {{result diagnostics/postnorm_warmup full.values.post_depth8_lr3e-3_cold_val_loss .3f}} |
 #
-# На этих размерах ошибки нет: post-norm без разогрева учится не хуже pre-norm, а разогрев за
-# {{result diagnostics/postnorm_warmup full.setup.steps}} шагов только отнимает шаги с полной скоростью. Норма градиента последнего блока, делённая на норму
-# первого, в начале обучения: у pre-norm {{result diagnostics/postnorm_warmup full.values.pre_depth8_grad_last_over_first .2f}}, у post-norm
-# {{result diagnostics/postnorm_warmup full.values.post_depth8_grad_last_over_first .2f}} (глубина {{result diagnostics/postnorm_warmup full.setup.depths.1}}). Наш опыт не опровергает статью, а показывает
-# границы её вывода: он касается глубоких моделей и долгого обучения с большой скоростью; возможно, и ограничение
-# нормы градиента в `train_lm` гасит первые большие шаги (этого мы отдельно не проверяли). Pre-norm в этой главе —
-# выбор на вырост, а не необходимость для маленькой модели.
+# При глубине {{result diagnostics/postnorm_warmup full.setup.depths.0}} и при меньшей скорости разницы нет: post-norm учится не хуже pre-norm, а разогрев
+# за {{result diagnostics/postnorm_warmup full.setup.steps}} шагов только отнимает шаги с полной скоростью. Но при глубине {{result diagnostics/postnorm_warmup full.setup.depths.1}} и скорости 3·10⁻³ post-norm без разогрева
+# **застревает**: его проверочная потеря {{result diagnostics/postnorm_warmup full.values.post_depth8_lr3e-3_cold_val_loss .2f}} — уровень униграмм
+# ({{result checkpoint:proverbs_lm.pt evaluation.unigram.val_loss .2f}}), то есть модель выучила только частоты символов. Обучающая потеря за первые шаги
+# падает, а потом поднимается и стоит. Та же модель с разогревом — лучшая в таблице
+# ({{result diagnostics/postnorm_warmup full.values.post_depth8_lr3e-3_warm_val_loss .2f}}), а pre-norm разогрев не нужен ни при какой глубине и скорости из таблицы. Это и
+# есть ошибка из статьи, в миниатюре: post-norm с полной скоростью с первого шага ломается тем вероятнее, чем
+# модель глубже и скорость больше. Механизм у нас не совсем тот, что у Xiong и др.: градиенты post-norm в начале
+# обучения не растут к последнему блоку (отношение последнего к первому
+# {{result diagnostics/postnorm_warmup full.values.post_depth8_grad_last_over_first .2f}}, у pre-norm {{result diagnostics/postnorm_warmup full.values.pre_depth8_grad_last_over_first .2f}}), но у всех блоков
+# они больше (у первого блока {{result diagnostics/postnorm_warmup full.runs.post_depth8_init_grad_norms.0 .2f}} против {{result diagnostics/postnorm_warmup full.runs.pre_depth8_init_grad_norms.0 .2f}}). Один запуск на вариант — это
+# иллюстрация, а не закон: с другим сидом граница может сдвинуться.
 
 # %% [markdown]
 # **Зачем модели позиции — замер.** Внимание не знает порядка токенов: веса зависят только от сходства запросов и
@@ -1459,3 +1466,5 @@ utils.summary(rows)
 # 3. Замените символьный токенизатор на BPE из раздела 4 и сравните проверочную потерю **на символ** (поделите
 #    потерю на токен на число символов в токене).
 # 4. Заполняйте длинный пропуск BERT по одному символу: сначала самый уверенный, потом снова модель. Помогает ли?
+# 5. Повторите замер про post-norm из раздела 1: блок с LayerNorm после сложения, GPT полного размера глубины 8,
+#    скорость 3·10⁻³, с разогревом и без (один прогон — около пяти минут на CPU). Застревает ли модель с вашим сидом?
