@@ -52,6 +52,7 @@ CFG = dict(
     dqn_steps=utils.by_mode(8000, 30000),  # шагов среды на один запуск
     dqn_seeds=utils.by_mode((0,), (0, 1, 2)),
     short_limit=100,  # лимит времени эпизода для замера «обрыв по времени = конец» в разделе 6
+    limit_steps=utils.by_mode(3000, 30000),  # шагов среды в этом замере (в быстром режиме эффекта всё равно не видно)
     hidden=128,
     buffer_size=50000,
     batch_size=128,
@@ -830,7 +831,7 @@ print(f"{'случайная политика':<28}{random_return:>17.1f}")
 limit_runs = {}
 for variant in ("ours", "truncation_as_termination"):
     for seed in CFG["dqn_seeds"]:
-        net, history = train_dqn(seed, variant, time_limit=CFG["short_limit"])
+        net, history = train_dqn(seed, variant, steps=CFG["limit_steps"], time_limit=CFG["short_limit"])
         limit_runs[(variant, seed)] = {"net": net, "history": history,
                                        "greedy": greedy_return(net, CFG["eval_episodes"], EVAL_SEED)}
 print(f"лимит эпизода при обучении — {CFG['short_limit']} шагов; для сравнения: 1 / (1 − γ) = "
@@ -1167,9 +1168,12 @@ utils.summary([
 # Использовать — брать лучшее по текущим оценкам действие; исследовать — пробовать другие, чтобы оценки стали
 # верными. В CliffWalking при ε = 0 агент с нулевой таблицей всё равно исследует: все награды отрицательны, и
 # любое испробованное действие сразу получает оценку ниже нуля, а неиспробованные остаются с нулём и выглядят
-# лучше. Это **оптимистичные начальные значения**: жадный агент сам обходит все действия, первые эпизоды длятся
-# сотни шагов, но затем он находит кратчайший путь вдоль обрыва, ценность старта совпадает с Q*, и, раз случайных
-# шагов нет, он проходит путь за 13 шагов без падений — лучше, чем при ε = 0,1. Застрять без исследования агент
+# лучше. Это **оптимистичные начальные значения**: жадный агент сам обходит все действия (первый эпизод —
+# {{result diagnostics/cliff_zero_epsilon full.values.eps0_first_episode_length}} шагов), но затем находит кратчайший путь вдоль обрыва, ценность старта совпадает с Q*
+# ({{result diagnostics/cliff_zero_epsilon full.values.eps0_start_value .2f}}), и, раз случайных шагов нет, он проходит путь за
+# {{result diagnostics/cliff_zero_epsilon full.values.eps0_last_50_mean_length .0f}} шагов без падений (последние 50 эпизодов: награда
+# {{result diagnostics/cliff_zero_epsilon full.values.eps0_last_50_mean_return .1f}}, падений {{result diagnostics/cliff_zero_epsilon full.values.eps0_last_50_falls}}) — лучше, чем при ε = 0,1
+# ({{result diagnostics/cliff_zero_epsilon full.values.eps_chapter_last_50_mean_return .1f}}, {{result diagnostics/cliff_zero_epsilon full.values.eps_chapter_last_50_falls}} падений). Застрять без исследования агент
 # может там, где начальные оценки пессимистичны: например, если награды положительны, а таблица нулевая, он
 # будет повторять первое действие, давшее награду. При ε = 1 оценки Q со временем станут верными (Q-learning
 # учит жадную политику вне зависимости от поведения), но сам агент будет вести себя случайно и часто падать в

@@ -53,16 +53,16 @@ CFG = dict(
     lr=utils.by_mode(3e-3, 1e-3),
     weight_decay=0.1,
     mask_p=0.15,  # доля символов, которые BERT учится восстанавливать
-    eval_points=utils.by_mode(10, 20),  # сколько раз за обучение считать проверочную потерю
+    eval_points=utils.by_mode(5, 20),  # сколько раз за обучение считать проверочную потерю
     eval_batches=utils.by_mode(10, 50),
-    hf_steps=utils.by_mode(60, 600),  # обучение GPT-2 и BERT из transformers в разделе 8
+    hf_steps=utils.by_mode(40, 600),  # обучение GPT-2 и BERT из transformers в разделе 8
     leak_steps=utils.by_mode(200, 600),  # частая ошибка раздела 5: GPT без причинной маски и с ней
     mask_rule_steps=utils.by_mode(200, 600),  # BERT с правилом 80/10/10 и со 100% масок
     finetune_labels=utils.by_mode(128, 512),  # размеченных примеров для дообучения BERT (раздел 6)
     finetune_steps=utils.by_mode(30, 200),
     finetune_batch=utils.by_mode(16, 32),
     finetune_lr=1e-3,
-    finetune_test=utils.by_mode(500, 2000),  # проверочных примеров из отложенных пословиц
+    finetune_test=utils.by_mode(300, 2000),  # проверочных примеров из отложенных пословиц
 )
 # Полный режим на GPU обучает обе модели заново; иначе разделы 6-7 берут модели курса из data/checkpoints.
 TRAIN_LM = not FAST and device.type == "cuda"
