@@ -891,9 +891,17 @@ for order, checkpoint in order_records.items():
 # {{result checkpoint:omniglot_maml.pt final_loss .3f}} у первого порядка против
 # {{result checkpoint:omniglot_maml_second_order.pt final_loss .3f}} у второго, то есть первый порядок за те же
 # мета-шаги просто не дошёл до хорошего решения. В статье MAML разрыв мал (98,7% против 98,3%), но там
-# 60 000 мета-шагов и другое разбиение данных. Оговорка: это **по одному обучению** каждого варианта; разброс
-# между запусками с другими сидами мы не измеряли, кривых обучения в записях нет. Вывод практический: «первый
-# порядок дешевле и не хуже» надо проверять измерением на своей задаче, а не принимать на веру.
+# 60 000 мета-шагов и другое разбиение данных. Оговорка: сети курса — **по одному обучению** каждого варианта.
+# Чтобы проверить, не случайность ли разрыв, мы обучили оба варианта ещё раз, короче
+# ({{result diagnostics/maml_order_seeds full.runs.first_seed0.steps}} мета-шагов вместо {{result checkpoint:omniglot_maml.pt config.steps}}), с {{result diagnostics/maml_order_seeds full.values.paired_seeds}} сидами
+# (5-way 1-shot, по {{result diagnostics/maml_order_seeds full.episodes}} тестовых эпизодов): первый порядок — от
+# {{result diagnostics/maml_order_seeds full.values.first_min .1%}} до {{result diagnostics/maml_order_seeds full.values.first_max .1%}}, второй — от
+# {{result diagnostics/maml_order_seeds full.values.second_min .1%}} до {{result diagnostics/maml_order_seeds full.values.second_max .1%}}; на каждом сиде второй порядок точнее на
+# {{result diagnostics/maml_order_seeds full.values.gap_min .1%}}–{{result diagnostics/maml_order_seeds full.values.gap_max .1%}} (в процентных пунктах). Разброс между сидами у первого
+# порядка велик, но разрыв между порядками больше него. Кривые обучения этих запусков расходятся с первой сотни
+# шагов: потеря на query у первого порядка почти сразу встаёт (к концу, сид 0 —
+# {{result diagnostics/maml_order_seeds full.runs.first_seed0.final_loss .2f}}), у второго продолжает падать (сид 0 — {{result diagnostics/maml_order_seeds full.runs.second_seed0.final_loss .2f}}). Вывод практический: «первый порядок дешевле и не хуже»
+# надо проверять измерением на своей задаче, а не принимать на веру.
 #
 # **MAML против ProtoNet.** Записи обеих моделей курса на одних и тех же тестовых алфавитах:
 
