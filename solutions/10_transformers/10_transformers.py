@@ -366,7 +366,7 @@ finally:
 # При глубине {{result diagnostics/postnorm_warmup full.setup.depths.0}} и при меньшей скорости разницы нет: post-norm учится не хуже pre-norm, а разогрев
 # за {{result diagnostics/postnorm_warmup full.setup.steps}} шагов только отнимает шаги с полной скоростью. Но при глубине {{result diagnostics/postnorm_warmup full.setup.depths.1}} и скорости 3·10⁻³ post-norm без разогрева
 # **застревает**: его проверочная потеря {{result diagnostics/postnorm_warmup full.values.post_depth8_lr3e-3_cold_val_loss .2f}} — уровень униграмм
-# ({{result checkpoint:proverbs_lm.pt evaluation.unigram.val_loss .2f}}), то есть модель выучила только частоты символов. Обучающая потеря за первые шаги
+# (у них {{result checkpoint:proverbs_lm.pt evaluation.unigram.val_loss .2f}}), то есть модель выучила только частоты символов. Обучающая потеря за первые шаги
 # падает, а потом поднимается и стоит. Та же модель с разогревом — лучшая в таблице
 # ({{result diagnostics/postnorm_warmup full.values.post_depth8_lr3e-3_warm_val_loss .2f}}), а pre-norm разогрев не нужен ни при какой глубине и скорости из таблицы. Это и
 # есть ошибка из статьи, в миниатюре: post-norm с полной скоростью с первого шага ломается тем вероятнее, чем
@@ -1174,7 +1174,7 @@ utils.record("finetune_labels", CFG["finetune_labels"])  # точности за
 # %% [markdown]
 # Предобученный BERT после {{result 10_transformers fast.values.finetune_labels}} примеров отличает пословицу от
 # перемешанных слов в {{result 10_transformers fast.values.finetune_pretrained_accuracy .0%}} случаев, те же слои со случайными
-# весами — в {{result 10_transformers fast.values.finetune_scratch_accuracy .0%}} (случайное угадывание — 50%). Сотни примеров
+# весами — в {{result 10_transformers fast.values.finetune_scratch_accuracy .0%}} (случайное угадывание — 50%). Ста с небольшим примеров
 # слишком мало, чтобы с нуля выучить, какой порядок слов правильный; предобучению на пропусках не нужна была
 # ни одна метка, а порядок слов оно выучило попутно: чтобы угадать символ, надо знать, что стоит вокруг. В этом и
 # смысл схемы BERT: дорогое предобучение на неразмеченном тексте один раз, дешёвое дообучение на каждую задачу.
