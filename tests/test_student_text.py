@@ -1,8 +1,10 @@
 """The text students read is Russian and speaks to them: no English prose, no maintainer paths or commands,
 no references to texts they never see.
 
-What a student reads is every markdown cell and, in code cells, the comments and docstrings, all outside the
-solution and hidden-test regions that nbgrader removes from the student notebook. The chapter source is read
+What a student reads is every markdown cell and, in code cells, the comments, docstrings and the strings the
+cell shows (printed text, plot titles, axis and legend labels, progress-bar descriptions), all outside the
+solution and hidden-test regions that nbgrader removes from the student notebook. Test messages are checked by
+the exercise tables (every rejected mistake must show a Russian message). The chapter source is read
 through the build (tokens filled in, the setup cell included), so the check needs no rebuilt notebook.
 
 English prose is a run of MIN_LATIN_RUN or more English words with no Russian word between them. Not words:
@@ -69,6 +71,12 @@ _ALLOWED = re.compile("|".join(r"(?<!\w)" + re.escape(term) + r"(?!\w)" for term
                       re.IGNORECASE)
 
 
+# Calls whose string arguments a student sees, and keyword arguments that label a plot or a progress bar.
+SHOWN_CALLS = {"print", "set_title", "set_xlabel", "set_ylabel", "title", "xlabel", "ylabel", "suptitle", "text",
+               "annotate", "legend"}
+SHOWN_KEYWORDS = {"title", "xlabel", "ylabel", "label", "desc"}
+
+
 @dataclass
 class Text:
     """A piece of student-visible text: one comment block, docstring or markdown cell."""
@@ -122,12 +130,34 @@ def code_texts(source: str) -> list[Text]:
             texts.append(Text("comment", [(n, text)]))
         last_comment_line = n
     for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call):
+            texts += [Text("shown string", [(node.lineno, string.replace("\n", " "))])
+                      for string in shown_strings(node)]
         if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             doc = ast.get_docstring(node, clean=False)
             if doc is not None:
                 first = node.body[0].lineno
                 texts.append(Text("docstring", [(first + i, line) for i, line in enumerate(doc.splitlines())]))
     return texts
+
+
+def _literal_parts(node: ast.expr) -> list[str]:
+    """The literal text of a string expression: a constant, the constant parts of an f-string, a concatenation."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return [" ".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))]
+    if isinstance(node, ast.BinOp):
+        return _literal_parts(node.left) + _literal_parts(node.right)
+    return []
+
+
+def shown_strings(call: ast.Call) -> list[str]:
+    """Strings a call shows the student: the arguments of print and of plot-labelling calls, label keywords."""
+    func = call.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    found = [part for arg in call.args for part in _literal_parts(arg)] if name in SHOWN_CALLS else []
+    return found + [part for kw in call.keywords if kw.arg in SHOWN_KEYWORDS for part in _literal_parts(kw.value)]
 
 
 def prose(text: str) -> str:
@@ -193,3 +223,12 @@ def test_the_check_finds_english_prose_maintainer_commands_and_unseen_texts():
     assert UNSEEN.search("как в учебном коде курса") and UNSEEN.search(prose("The seed's encoder"))
     assert UNSEEN.search("кодировщик учебного курса") and UNSEEN.search("as in the seed notebook")
     assert not UNSEEN.search(prose("`utils.seed_everything(42)`, np.random.seed(0), (variant, seed), the seed 3"))
+
+
+def test_printed_text_and_plot_labels_are_read():
+    cell = ('print(f"loss {x:.3f}: training goes well so far")\n'
+            'ax.set(title="Ошибка обучения", xlabel="the epoch of the run here")\nplt.legend("кривые")\n')
+    shown = [line for text in code_texts(cell) if text.kind == "shown string" for _, line in text.lines]
+    assert shown == ["loss  : training goes well so far", "Ошибка обучения", "the epoch of the run here", "кривые"]
+    assert [latin_runs(t) for t in code_texts(cell) if t.kind == "shown string"][0] == [
+        (1, "loss training goes well so far")]
