@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -145,11 +146,15 @@ def test_first_exercise_as_a_student(student_lab, slug):
     plan = first_exercise(slug)
     notebook_file = ROOT / "modules" / slug / f"{slug}.ipynb"
     released = notebook_file.read_bytes()
+    autosave = notebook_file.parent / ".ipynb_checkpoints"
+    had_autosave = autosave.exists()
     try:
         _first_exercise(page, url, slug, plan)
     finally:
         close_tab_discarding(page)
         shut_down_kernels(url, token)
+        if not had_autosave:  # the lab's checkpoint copy of the opened notebook: not the course's file
+            shutil.rmtree(autosave, ignore_errors=True)
         if notebook_file.read_bytes() != released:  # never leave a typed answer in the repository
             notebook_file.write_bytes(released)
             pytest.fail(f"{slug}: the lab saved the notebook while the test typed into it")
