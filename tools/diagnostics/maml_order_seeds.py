@@ -7,7 +7,7 @@ the outer loss averaged over windows of steps (the learning curve) and the 5-way
 interval. Runs of one invocation go to results/diagnostics/maml_order_seeds.json, merged with what is there, so
 that two processes (one thread each) can share the work:
 
-    python -m tools.diagnostics.maml_order_seeds --seeds 0 1 2 --order first [--steps 600] [--threads 1]
+    python -m tools.diagnostics.maml_order_seeds --seeds 0 1 2 --order first [--steps 400] [--threads 1]
     python -m tools.diagnostics.maml_order_seeds --seeds 0 1 2 --order second
 """
 
@@ -66,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--order", choices=("first", "second"), required=True)
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=400)  # the recorded runs
     add_device_arguments(parser)
     args = parser.parse_args()
     ch = chapter_namespace(device_of(args))

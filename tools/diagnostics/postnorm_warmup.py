@@ -28,7 +28,6 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (the chapter's functions read F from their namespace)
 
 from tools import records
 from tools.artifacts.chapter_code import add_device_arguments, device_of
