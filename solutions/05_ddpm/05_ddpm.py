@@ -414,8 +414,8 @@ def _t_unet(**kwargs):
 torch.manual_seed(0)
 _t_net = _t_unet()
 _t_n_params = sum(p.numel() for p in _t_net.parameters())
-print(f"параметров: {_t_n_params:,}")
-assert _t_n_params <= 3_000_000, f"не больше 3M параметров, сейчас {_t_n_params:,}"
+print(f"параметров: {_t_n_params:,}".replace(",", " "))
+assert _t_n_params <= 3_000_000, f"не больше 3M параметров, сейчас {_t_n_params:_}".replace("_", " ")
 with torch.no_grad():
     utils.assert_shape(_t_net(torch.randn(2, 1, 28, 28), torch.tensor([0, 999])), (2, 1, 28, 28), "UNet()(x 28×28, t)")
     with utils.checking("UNet()(x 32×32, t): размеры при подъёме разрешения берутся из входа, а не фиксированы"):

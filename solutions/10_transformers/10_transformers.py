@@ -841,12 +841,12 @@ print(f"дальше — {'модели курса' if course_gpt is not None el
 @torch.no_grad()
 def masked_accuracy(bert, gpt, data, batches=4 * CFG["eval_batches"], seed=2):
     """Точность по одному спрятанному символу на валидационное окно: BERT видит окно, где он заменён на [MASK],
-    GPT предсказывает его по символам слева, базовая линия всегда отвечает самым частым символом."""
+    GPT предсказывает его по символам слева, базовая линия всегда отвечает самым частым символом. С ``gpt=None``
+    — без GPT (окна и позиции те же)."""
     generator = torch.Generator().manual_seed(seed)
     top = int(torch.bincount(train_ids, minlength=VOCAB).argmax())
-    hits = {"BERT": 0, "GPT": 0, "частый символ": 0}
+    hits = {"BERT": 0, "GPT": 0, "частый символ": 0} if gpt is not None else {"BERT": 0, "частый символ": 0}
     bert.eval()
-    gpt.eval()
     for _ in range(batches):
         x = windows(data, CFG["batch_size"], generator)[:, :-1]
         rows = torch.arange(len(x))
@@ -855,7 +855,9 @@ def masked_accuracy(bert, gpt, data, batches=4 * CFG["eval_batches"], seed=2):
         masked = x.clone()
         masked[rows, where] = MASK_ID
         hits["BERT"] += int((bert(masked.to(device)).cpu()[rows, where].argmax(-1) == target).sum())
-        hits["GPT"] += int((gpt(x.to(device)).cpu()[rows, where - 1].argmax(-1) == target).sum())  # логиты t-1 — о t
+        if gpt is not None:
+            gpt.eval()
+            hits["GPT"] += int((gpt(x.to(device)).cpu()[rows, where - 1].argmax(-1) == target).sum())  # логиты t-1 — о t
         hits["частый символ"] += int((target == top).sum())
     total = batches * CFG["batch_size"]
     return {name: n / total for name, n in hits.items()}, total
@@ -958,7 +960,7 @@ def real_token_accuracy(model, seed=4):
 mask_rules = {}
 for name, masker in (("80/10/10", None), ("100% [MASK]", mask_all_chosen)):  # None — mask_tokens
     rule_bert, _ = train_new_lm(False, CFG["mask_rule_steps"], name=f"BERT {name}", masker=masker)
-    mask_rules[name] = (masked_accuracy(rule_bert, gpt, val_ids)[0]["BERT"], real_token_accuracy(rule_bert))
+    mask_rules[name] = (masked_accuracy(rule_bert, None, val_ids)[0]["BERT"], real_token_accuracy(rule_bert))
     print(f"BERT {name}: угадан спрятанный символ {mask_rules[name][0]:.1%}, на позиции с настоящим символом "
           f"ответ совпадает с ним в {mask_rules[name][1]:.1%} случаев")
 utils.record("mask_rule_masked_accuracy_80_10_10", mask_rules["80/10/10"][0])

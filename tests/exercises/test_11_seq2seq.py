@@ -22,7 +22,12 @@ PACKED = """lengths = (src != 0).sum(1).clamp(min=1).cpu()
         outputs, last = self.rnn(packed)
         outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])
         return outputs, last[0]"""
-GOOD_ENCODER = dict(padding=", padding_idx=0", body=PACKED)
+MASKED = """real = src != 0
+        outputs, _ = self.rnn(self.embedding(src))
+        outputs = outputs * real[..., None]
+        lengths = real.sum(1).clamp(min=1)
+        return outputs, outputs[torch.arange(len(src), device=src.device), lengths - 1]"""
+GOOD_ENCODER = dict(padding=", padding_idx=0", body=MASKED)
 encoder = variants(ENCODER, GOOD_ENCODER)
 
 ATTENTION = """
@@ -183,6 +188,8 @@ EXERCISES = {
     "encoder_tests": {
         "correct": {
             "reference": encoder(),
+            # The statement's other way: packed sequences (slower to train on CPU, the same numbers).
+            "packed sequences": encoder(body=PACKED),
             # The last real state gathered from the unpacked outputs: the same numbers as the packed GRU.
             "gather the last real state": encoder(body="""lengths = (src != 0).sum(1).clamp(min=1)
         outputs = []
@@ -198,6 +205,11 @@ EXERCISES = {
                                                          "        return outputs, last[0]"),
             "outputs of the first position as the last state": encoder(body=PACKED.replace("last[0]", "outputs[:, 0]")),
             "no padding_idx": encoder(padding=""),
+            # The masked way with its two easy slips: the mask forgotten, the last state taken one step too far.
+            "masked way, outputs not zero on padding": encoder(body=MASKED.replace(
+                "outputs = outputs * real[..., None]", "pass")),
+            "masked way, state one past the last symbol": encoder(body=MASKED.replace(
+                "lengths - 1]", "lengths.clamp(max=src.shape[1] - 1)]")),
             "outputs not zero on padding": encoder(body=PACKED.replace(
                 "outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])",
                 "outputs = self.rnn(self.embedding(src))[0]")),
