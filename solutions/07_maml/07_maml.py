@@ -59,8 +59,8 @@ CFG = dict(
     proto_query=5,
     proto_lr=1e-3,
     proto_episodes=4000,  # полное обучение (так обучена сеть в data/checkpoints)
-    proto_demo_episodes=utils.by_mode(45, 300),  # короткое обучение с нуля, чтобы увидеть цикл
-    proto_demo_test_episodes=utils.by_mode(80, 600),  # тестовых эпизодов для сети короткого обучения
+    proto_demo_episodes=utils.by_mode(36, 300),  # короткое обучение с нуля, чтобы увидеть цикл
+    proto_demo_test_episodes=utils.by_mode(60, 600),  # тестовых эпизодов для сети короткого обучения
     # MAML на Omniglot (основная сеть курса — второго порядка, см. maml_first_order)
     maml_channels=32,
     maml_tasks=16,
@@ -75,7 +75,7 @@ CFG = dict(
     maml_first_order=False,  # основная сеть — второго порядка; сеть первого порядка курса — для сравнения
     timing_steps=utils.by_mode(2, 10),  # мета-шагов для замера времени первого и второго порядка
     # оценка
-    test_episodes=utils.by_mode(200, 600),  # полный режим: 600, как в статьях
+    test_episodes=utils.by_mode(150, 600),  # полный режим: 600, как в статьях
     test_query=15,  # картинок каждого класса в query при оценке
     test_ways=utils.by_mode((5,), (5, 20)),
     test_shots=utils.by_mode((1,), (1, 5)),
