@@ -59,7 +59,7 @@ CFG = dict(
     gradient_depths=(20, 56),  # градиенты при инициализации: один батч, дёшево в любом режиме
     degradation_depths=utils.by_mode((8, 44), (20, 56)),  # глубины простых и остаточных сетей при обучении
     degradation_images=utils.by_mode(512, 2500),
-    degradation_epochs=utils.by_mode(4, 30),
+    degradation_epochs=utils.by_mode(3, 30),
     # быстрый режим: узкие сети (8 каналов вместо 16) и батч 32 — вчетверо больше шагов за те же секунды
     degradation_width=utils.by_mode(8, 16),
     degradation_recipe=utils.by_mode(dict(batch_size=32, lr=0.05), dict()),  # поправки к рецепту resnet
