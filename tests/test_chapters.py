@@ -21,7 +21,7 @@ from conftest import FAST_MODE_COSTS
 from course import ROOT, SLUGS, grading, release_notebook, solution_notebook, split_regions
 
 from tools.artifacts import checksums
-from tools.course import SLUG_RE, benchmark, chapter, run_nbgrader
+from tools.course import JUPYTER_AUTOSAVE, SLUG_RE, benchmark, chapter, run_nbgrader
 from tools.grader.runner import Settings, grade_all
 from tools.grader.submissions import fill_solutions
 from tools.measure.calibration import calibrated
@@ -60,7 +60,7 @@ def test_registry_says_which_data_and_checkpoints_a_chapter_uses(slug):
 @pytest.mark.parametrize("slug", SLUGS)
 def test_chapter_layout(slug):
     # Jupyter's autosave folder (git-ignored) appears wherever a notebook was opened in place; it is not shipped.
-    shipped = (p.name for p in (ROOT / "modules" / slug).iterdir() if p.name != ".ipynb_checkpoints")
+    shipped = (p.name for p in (ROOT / "modules" / slug).iterdir() if p.name != JUPYTER_AUTOSAVE)
     assert sorted(shipped) == [f"{slug}.ipynb"]
     text = chapter(slug).release_notebook().read_text(encoding="utf-8")
     assert "{{" not in text, "an unstamped build token is left in the student notebook"

@@ -26,6 +26,8 @@ import pytest
 from course import ROOT, SLUGS, first_exercise
 from streamlit_app import CHROMIUM, browser_marks, free_port, wait_for_port
 
+from tools.course import JUPYTER_AUTOSAVE
+
 SHOTS = ROOT / "reports" / "lab"
 CELL_TIMEOUT_MS = 120_000
 
@@ -146,7 +148,7 @@ def test_first_exercise_as_a_student(student_lab, slug):
     plan = first_exercise(slug)
     notebook_file = ROOT / "modules" / slug / f"{slug}.ipynb"
     released = notebook_file.read_bytes()
-    autosave = notebook_file.parent / ".ipynb_checkpoints"
+    autosave = notebook_file.parent / JUPYTER_AUTOSAVE
     had_autosave = autosave.exists()
     try:
         _first_exercise(page, url, slug, plan)

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = "chapters.toml"
 SLUG_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "omniglot", "ru_proverbs")
+# JupyterLab's autosave folder beside every notebook it opens (git-ignored): never a chapter's file.
+JUPYTER_AUTOSAVE = ".ipynb_checkpoints"
 
 # `sys.executable` is relative when PATH holds a relative entry (`PATH=.venv/bin:$PATH`), and the
 # subprocesses below often run from another folder, so both are made absolute here.

@@ -670,9 +670,13 @@ class TinyLM(nn.Module):
         self.blocks = nn.Sequential(*[TransformerBlock(dim, heads, mlp_dim, causal) for _ in range(depth)])
         self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, vocab, bias=False)  # без сдвига, как в GPT-2
 
-    def forward(self, ids):
+    def features(self, ids):
+        """Выходы последнего блока после нормировки, (B, T, dim): то, что читает голова по словарю."""
         x = self.drop(self.tokens(ids) + self.positions(torch.arange(ids.shape[1], device=ids.device)))
-        return self.head(self.norm(self.blocks(x)))
+        return self.norm(self.blocks(x))
+
+    def forward(self, ids):
+        return self.head(self.features(ids))
 
 
 MODEL_KEYS = ("dim", "depth", "heads", "mlp_dim", "block_size", "dropout")
@@ -1130,9 +1134,7 @@ class ProverbClassifier(nn.Module):
         self.lm, self.out = lm, nn.Linear(lm.head.in_features, classes)
 
     def forward(self, ids, keep):
-        lm = self.lm
-        x = lm.drop(lm.tokens(ids) + lm.positions(torch.arange(ids.shape[1], device=ids.device)))
-        h, weights = lm.norm(lm.blocks(x)), keep.unsqueeze(-1).float()
+        h, weights = self.lm.features(ids), keep.unsqueeze(-1).float()
         return self.out((h * weights).sum(1) / weights.sum(1))
 
 

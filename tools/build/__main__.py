@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools.course import REGISTRY, ROOT, chapters
+from tools.course import JUPYTER_AUTOSAVE, REGISTRY, ROOT, chapters
 
 from . import docs, leaks
 from .notebooks import build_chapter, remove_unregistered_releases
@@ -58,7 +58,7 @@ def generated_files(root: Path) -> dict[str, bytes]:
             files[str(path.relative_to(root))] = path.read_bytes()
     for path in sorted((root / "modules").rglob("*")):
         # Jupyter's autosave copies (a maintainer opened a notebook in place) are not the build's files.
-        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+        if path.is_file() and JUPYTER_AUTOSAVE not in path.parts:
             files[str(path.relative_to(root))] = path.read_bytes()
     for rel in ("README.md", str(docs.RESULTS_PAGE), str(docs.GRADING_GUIDE)):
         if (root / rel).exists():
