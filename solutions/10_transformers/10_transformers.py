@@ -671,7 +671,7 @@ class TinyLM(nn.Module):
         self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, vocab, bias=False)  # без сдвига, как в GPT-2
 
     def features(self, ids):
-        """Выходы последнего блока после нормировки, (B, T, dim): то, что читает голова по словарю."""
+        """Выходы последнего блока после нормировки, (B, T, dim): вход слоя, который даёт логиты по словарю."""
         x = self.drop(self.tokens(ids) + self.positions(torch.arange(ids.shape[1], device=ids.device)))
         return self.norm(self.blocks(x))
 
@@ -851,6 +851,8 @@ def masked_accuracy(bert, gpt, data, batches=4 * CFG["eval_batches"], seed=2):
     top = int(torch.bincount(train_ids, minlength=VOCAB).argmax())
     hits = {"BERT": 0, "GPT": 0, "частый символ": 0} if gpt is not None else {"BERT": 0, "частый символ": 0}
     bert.eval()
+    if gpt is not None:
+        gpt.eval()
     for _ in range(batches):
         x = windows(data, CFG["batch_size"], generator)[:, :-1]
         rows = torch.arange(len(x))
@@ -860,7 +862,6 @@ def masked_accuracy(bert, gpt, data, batches=4 * CFG["eval_batches"], seed=2):
         masked[rows, where] = MASK_ID
         hits["BERT"] += int((bert(masked.to(device)).cpu()[rows, where].argmax(-1) == target).sum())
         if gpt is not None:
-            gpt.eval()
             hits["GPT"] += int((gpt(x.to(device)).cpu()[rows, where - 1].argmax(-1) == target).sum())  # логиты t-1 — о t
         hits["частый символ"] += int((target == top).sum())
     total = batches * CFG["batch_size"]

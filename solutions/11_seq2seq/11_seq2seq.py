@@ -26,7 +26,7 @@
 # **Нужно знать:** PyTorch и обучение сетей (главы 1–4), внимание и Transformer (глава 10).
 #
 # **Время:** около 2 часов. Все модели учатся здесь же, на числах, порождённых правилом: быстрый режим
-# (`FAST_MODE = True` в ячейке подготовки или `COURSE_FAST=1`) — около полутора минут на CPU, полный — {{result 11_seq2seq full.seconds .0f}} с на CPU.
+# (`FAST_MODE = True` в ячейке подготовки или `COURSE_FAST=1`) — около минуты на CPU, полный — {{result 11_seq2seq full.seconds .0f}} с на CPU.
 
 # %% [markdown]
 # ## 0. Подготовка окружения
@@ -80,8 +80,8 @@ print(utils.number_words.number_to_words(21300), "→ 21300")
 # `(outputs, last)`: `outputs` — `(B, S, hidden_dim)` (на позициях паддинга — нули), `last` — `(B, hidden_dim)`.
 # Подсказка: GRU читает строку слева направо, а паддинг стоит справа, поэтому на настоящих позициях состояния от
 # паддинга не зависят. Можно прогнать `self.rnn` по всей строке, обнулить выходы на паддинге и взять `last` на позиции
-# «длина строки − 1». Другой верный способ — `nn.utils.rnn.pack_padded_sequence` и `pad_packed_sequence`; при
-# обучении на CPU он медленнее (замер сразу после тестов).
+# «число настоящих (не `PAD_ID`) символов строки − 1». Другой верный способ — `nn.utils.rnn.pack_padded_sequence`
+# и `pad_packed_sequence` (длины строк — тензор на CPU, `.cpu()`); на CPU он медленнее (замер сразу после тестов).
 
 # %% grade_id="encoder_impl" solution=true
 class Encoder(nn.Module):
@@ -127,53 +127,59 @@ assert isinstance(_t_enc.rnn, nn.GRU) and _t_enc.rnn.batch_first, "nn.GRU(emb_di
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Маска или упаковка — замер.** Оба способа дают одни и те же числа, но не за одно время. Прямой и обратный проход
-# GRU того же размера, что в разделе 7, на батче из 64 строк со случайными длинами от 5 до 100 символов (самые длинные
-# входы — девятизначные числа), на CPU:
+# **Маска или упаковка — замер.** Оба способа дают одни и те же состояния (с точностью до округления; это проверяют
+# тесты упражнения), но за разное время. Замерим прямой и обратный проход одного GRU размеров этой главы на CPU:
+# батч из 64 строк со случайными длинами от 5 до 100 символов (у входов нашей задачи примерно такие длины: самые
+# длинные, девятизначные числа словами, — около сотни символов), по упакованной последовательности и по всей ширине
+# батча. Маска и выбор `last` к проходу по всей ширине добавляют немного.
 
 # %%
 import time
 
 
-def encoder_pass_ms(packed, repeats=CFG["timing_repeats"], batch=64, width=100, seed=0):
-    """Миллисекунды на прямой и обратный проход GRU по батчу со случайными длинами строк: через упаковку или по всей
-    строке с маской."""
+def gru_pass(packed, batch=64, width=100, seed=0):
+    """Функция без аргументов: прямой и обратный проход одного GRU размеров этой главы по батчу со случайными
+    длинами строк — по упакованной последовательности или по всей ширине батча."""
     generator = torch.Generator().manual_seed(seed)
     rnn = nn.GRU(CFG["emb_dim"], CFG["hidden_dim"], batch_first=True)
     lengths = torch.randint(5, width + 1, (batch,), generator=generator)
     x = torch.randn(batch, width, CFG["emb_dim"], generator=generator, requires_grad=True)
-    real = torch.arange(width)[None] < lengths[:, None]
 
     def one_pass():
         if packed:
-            seq = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            out, last = rnn(seq)
-            out, last = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=width)[0], last[0]
+            out = rnn(nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))[0].data
         else:
-            out = rnn(x)[0] * real[..., None]
-            last = out[torch.arange(batch), lengths - 1]
-        (out.sum() + last.sum()).backward()
+            out = rnn(x)[0]
+        out.sum().backward()
 
-    one_pass()  # прогрев
+    return one_pass
+
+
+def milliseconds(fn, repeats=CFG["timing_repeats"]):
+    """Среднее время одного вызова ``fn`` в миллисекундах, после одного вызова на прогрев."""
+    fn()
     start = time.perf_counter()
     for _ in range(repeats):
-        one_pass()
+        fn()
     return (time.perf_counter() - start) / repeats * 1000
 
 
-encoder_ms = {"упаковка": encoder_pass_ms(packed=True), "маска": encoder_pass_ms(packed=False)}
-for name, ms in encoder_ms.items():
-    print(f"{name:<10}{ms:6.1f} мс на батч")
-utils.record("encoder_packed_ms", encoder_ms["упаковка"])
-utils.record("encoder_masked_ms", encoder_ms["маска"])
+gru_ms = {"упаковка": milliseconds(gru_pass(packed=True)), "вся ширина": milliseconds(gru_pass(packed=False))}
+for name, ms in gru_ms.items():
+    print(f"{name:<12}{ms:6.1f} мс на батч")
+utils.record("gru_packed_ms", gru_ms["упаковка"])
+utils.record("gru_full_width_ms", gru_ms["вся ширина"])
 
 # %% [markdown]
-# В записи полного прогона упаковка заняла {{result 11_seq2seq full.values.encoder_packed_ms .0f}} мс на батч, маска —
-# {{result 11_seq2seq full.values.encoder_masked_ms .0f}} мс. Маска считает и лишние шаги по паддингу, но в профиле
-# обратного прохода упакованного GRU на CPU больше всего времени уходит не на арифметику, а на заполнение нулями и
-# сложение градиентов размером со всю упакованную последовательность (`slice_backward`, `fill_`, `add_`): на каждом шаге
-# по времени — заново. Поэтому эталон кодировщика здесь — маска. Упакованный кодировщик тоже засчитывается
-# тестами, просто обучение в разделе 7 с ним идёт медленнее.
+# В нашем полном прогоне упаковка заняла {{result 11_seq2seq full.values.gru_packed_ms .0f}} мс на батч, проход по
+# всей ширине — {{result 11_seq2seq full.values.gru_full_width_ms .0f}} мс, хотя он считает и лишние шаги по
+# паддингу. Почему, видно в профиле (`torch.profiler`; наш замер при размерах полного режима, один поток). В
+# обратном проходе упакованного GRU градиент каждого шага по времени превращается в тензор размером со всю
+# упакованную последовательность (`SliceBackward`). Его заполняют нулями и складывают с остальными, и на это уходит
+# {{result diagnostics/packed_gru_profile full.values.packed_slice_backward_share .0%}} времени прохода, а на
+# умножения матриц — {{result diagnostics/packed_gru_profile full.values.packed_matmul_share .0%}} (у прохода по всей
+# ширине — {{result diagnostics/packed_gru_profile full.values.full_width_matmul_share .0%}}). Поэтому в этой главе
+# советуем маску. Тесты упражнения принимают и упакованный кодировщик, просто каждый батч он считает дольше.
 
 # %% [markdown]
 # ## 3. Внимание Bahdanau
