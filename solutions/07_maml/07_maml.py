@@ -79,7 +79,7 @@ CFG = dict(
     test_query=15,  # картинок каждого класса в query при оценке
     test_ways=utils.by_mode((5,), (5, 20)),
     test_shots=utils.by_mode((1,), (1, 5)),
-    one_at_a_time_episodes=utils.by_mode(100, 600),  # эпизодов для сравнения BatchNorm по одной картинке
+    one_at_a_time_episodes=utils.by_mode(80, 600),  # эпизодов для сравнения BatchNorm по одной картинке
 )
 # Полный режим на GPU обучает сети Omniglot с нуля (минуты); на CPU это заняло бы больше часа, поэтому без GPU
 # загружаются сети курса, обученные тем же кодом этой главы.
