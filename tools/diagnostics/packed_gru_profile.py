@@ -10,22 +10,11 @@ on one thread and records the time shares it quotes. Writes results/diagnostics/
 
 from __future__ import annotations
 
-import time
-
 from tools import records
 from tools.artifacts.chapter_code import load_chapter
 
 NAME = "diagnostics/packed_gru_profile"
-PASSES = 20
 MATMULS = ("aten::mm", "aten::addmm", "aten::bmm")
-
-
-def mean_ms(one_pass, passes: int = PASSES) -> float:
-    one_pass()  # warm-up
-    start = time.perf_counter()
-    for _ in range(passes):
-        one_pass()
-    return (time.perf_counter() - start) / passes * 1000
 
 
 def profile_shares(one_pass) -> dict[str, float]:
@@ -53,10 +42,11 @@ def main() -> None:
 
     torch.set_num_threads(1)
     ch = load_chapter("11_seq2seq", names=("CFG",), context={"FAST": False})
-    values = {"packed_ms": round(mean_ms(ch["gru_pass"](packed=True)), 1),
-              "full_width_ms": round(mean_ms(ch["gru_pass"](packed=False)), 1)}
-    values.update({f"packed_{k}": v for k, v in profile_shares(ch["gru_pass"](packed=True)).items()})
-    values.update({f"full_width_{k}": v for k, v in profile_shares(ch["gru_pass"](packed=False)).items()})
+    values = {}
+    for name, packed in (("packed", True), ("full_width", False)):
+        one_pass = ch["gru_pass"](packed=packed)
+        values[f"{name}_ms"] = round(ch["milliseconds"](one_pass), 1)  # the chapter's timing, full-mode repeats
+        values.update({f"{name}_{k}": v for k, v in profile_shares(one_pass).items()})
     values.update({"emb_dim": ch["CFG"]["emb_dim"], "hidden_dim": ch["CFG"]["hidden_dim"], "threads": 1})
     print(values)
     records.write(NAME, {"full": {"values": values,
