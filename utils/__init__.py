@@ -51,7 +51,7 @@ from .plotting import (
     show_images,
 )
 from .progress import progress
-from .record import record, record_pitfall, recorded, summary
+from .record import grouped, record, record_pitfall, recorded, summary
 from .unsolved import explain_unsolved
 
 __version__ = "0.1.0"
@@ -60,7 +60,8 @@ __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DataFileError", "animate", "moving_average",
     "plot_returns",
     "assert_close", "assert_shape", "by_mode", "checking", "data_dir", "describe_environment", "draw_blocks",
-    "get_device", "get_loaders", "hub_reachable", "in_colab", "is_autograding", "is_fast_mode", "machine_words",
+    "get_device", "get_loaders", "grouped",
+    "hub_reachable", "in_colab", "is_autograding", "is_fast_mode", "machine_words",
     "set_fast_mode",
     "load_checkpoint",
     "load_cifar10",

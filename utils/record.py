@@ -55,6 +55,12 @@ def recorded() -> dict:
     return dict(_RECORDED)
 
 
+def grouped(value, spec: str = ",") -> str:
+    """``format(value, spec)`` with thousands separated by a space, as the course's Russian text writes them
+    (272 474, not 272,474); ``spec`` asks for the grouping with ``,`` (for example ``">12,"``)."""
+    return format(value, spec).replace(",", " ")
+
+
 def summary(rows) -> None:
     """Print a run's key numbers as a table and record each of them.
 
@@ -65,5 +71,4 @@ def summary(rows) -> None:
     width = max(len(label) for _, label, _, _ in rows) + 2
     for name, label, value, spec in rows:
         record(name, value)
-        # thousands separated by a space, as the course's Russian text writes them (272 474, not 272,474)
-        print(f"{label:<{width}}{format(value, spec).replace(',', ' ')}")
+        print(f"{label:<{width}}{grouped(value, spec)}")

@@ -366,7 +366,7 @@ for name, make in (("MLP GAN", lambda: (MLPGenerator(), MLPDiscriminator())),
 
 print(f"{'модель':<10}{'параметров':>12}{'шагов':>8}{'секунд':>8}{'FID-оценка':>12}{'уверенных':>11}{'мин. доля цифры':>17}")
 for name, n_params, steps, seconds, fid, conf, min_share in rows:
-    print(f"{name:<10}{format(n_params, '>12,').replace(',', ' ')}{steps:>8}{seconds:>8.0f}{fid:>12.1f}{conf:>11.1%}{min_share:>17.1%}")
+    print(f"{name:<10}{utils.grouped(n_params, '>12,')}{steps:>8}{seconds:>8.0f}{fid:>12.1f}{conf:>11.1%}{min_share:>17.1%}")
 ratio = rows[0][4] / rows[1][4]
 print(f"\nFID-оценка MLP GAN / DCGAN = {ratio:.2f} (больше 1 — DCGAN лучше)")
 utils.plot_image_rows(samples, n=16, title="Сэмплы после одинакового времени обучения");

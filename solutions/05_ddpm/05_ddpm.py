@@ -414,8 +414,8 @@ def _t_unet(**kwargs):
 torch.manual_seed(0)
 _t_net = _t_unet()
 _t_n_params = sum(p.numel() for p in _t_net.parameters())
-print(f"параметров: {_t_n_params:,}".replace(",", " "))
-assert _t_n_params <= 3_000_000, f"не больше 3M параметров, сейчас {_t_n_params:_}".replace("_", " ")
+print(f"параметров: {utils.grouped(_t_n_params)}")
+assert _t_n_params <= 3_000_000, f"не больше 3M параметров, сейчас {utils.grouped(_t_n_params)}"
 with torch.no_grad():
     utils.assert_shape(_t_net(torch.randn(2, 1, 28, 28), torch.tensor([0, 999])), (2, 1, 28, 28), "UNet()(x 28×28, t)")
     with utils.checking("UNet()(x 32×32, t): размеры при подъёме разрешения берутся из входа, а не фиксированы"):
@@ -946,14 +946,14 @@ schedule = schedules["линейное"]
 course_net, course_ckpt = load_course_unet()
 if course_ckpt is not None:
     info = course_ckpt["info"]
-    print(f"Готовая сеть: UNet(base_channels={info.get('base_channels', 32)}), {info['parameters']:,} параметров, "
+    print(f"Готовая сеть: UNet(base_channels={info.get('base_channels', 32)}), {utils.grouped(info['parameters'])} параметров, "
           f"{info['steps']} шагов Adam (батч {info['batch_size']}, "
           f"lr {info['lr']}, EMA {info['ema_decay']}) на {info['n_train']} изображениях MNIST, "
           f"{info['seconds'] / 60:.0f} мин на {utils.machine_words(info['device'])}; итоговые потери {info['final_loss']}.")
 
 own_steps = CFG["train_steps"] if course_net is not None or FAST else 5000
 own_net = UNet().to(device)
-print(f"параметров в вашем UNet: {sum(p.numel() for p in own_net.parameters()):,}; обучаем {own_steps} шагов")
+print(f"параметров в вашем UNet: {utils.grouped(sum(p.numel() for p in own_net.parameters()))}; обучаем {own_steps} шагов")
 start = time.perf_counter()
 own_ema, own_losses = train_diffusion(own_net, x_train, schedule, steps=own_steps,
                                       batch_size=utils.by_mode(16, CFG["batch_size"]), lr=CFG["lr"])

@@ -464,7 +464,7 @@ def embed_in_batches(encode, items, batch_size=500):
 
 
 torch.manual_seed(0)
-print(f"параметров: {sum(p.numel() for p in CLIP(vocab).parameters()):,}".replace(",", " "))
+print(f"параметров: {utils.grouped(sum(p.numel() for p in CLIP(vocab).parameters()))}")
 
 # %% [markdown]
 # ## 6. Обучение

@@ -909,7 +909,7 @@ def layout_step_seconds(memory_format, steps=3, batch_size=64):
 
 
 step_seconds = {"ResNet-20": time_steps(resnet_cifar(20), CFG["resnet"]), "ViT": time_steps(ViT(**VIT_CONFIG), CFG["vit"])}
-print(f"параметров: ResNet-20 — {n_params(resnet):_}; ViT — {n_params(vit):_}".replace("_", " "))
+print(f"параметров: ResNet-20 — {utils.grouped(n_params(resnet))}; ViT — {utils.grouped(n_params(vit))}")
 print("секунд на шаг обучения (батч 64) на этой машине: " + ", ".join(f"{k} {v:.3f}" for k, v in step_seconds.items()))
 utils.record("step_seconds_ratio_vit_resnet", step_seconds["ViT"] / step_seconds["ResNet-20"])
 layout_speedup = layout_step_seconds(torch.contiguous_format) / layout_step_seconds(torch.channels_last)
@@ -944,8 +944,8 @@ if experiments:
 
 # %%
 mini_curve = {"ResNet-8": [], "маленький ViT": []}
-print(f"параметров: ResNet-8 — {n_params(resnet_cifar(8, width=CFG['tiny_resnet_width'])):_}; "
-      f"маленький ViT — {n_params(ViT(**CFG['tiny_vit'])):_}".replace("_", " "))
+print(f"параметров: ResNet-8 — {utils.grouped(n_params(resnet_cifar(8, width=CFG['tiny_resnet_width'])))}; "
+      f"маленький ViT — {utils.grouped(n_params(ViT(**CFG['tiny_vit'])))}")
 _order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(1))
 for size in sorted({min(size, len(x_train)) for size in CFG["mini_curve_sizes"]}):
     part = _order[:size]

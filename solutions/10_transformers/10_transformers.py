@@ -788,7 +788,7 @@ def load_course_lm(name="proverbs_lm"):
 
 def n_params(model):
     """Число параметров с пробелом между тысячами, как принято в русском тексте."""
-    return f"{sum(p.numel() for p in model.parameters()):,}".replace(",", " ")
+    return utils.grouped(sum(p.numel() for p in model.parameters()))
 
 
 def plot_losses(histories, baseline, title):

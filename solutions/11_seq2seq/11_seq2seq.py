@@ -1023,7 +1023,7 @@ hits["Transformer"] = np.array(exact_matches(models["Transformer"], test_numbers
 long = test_lengths >= LONG_INPUT
 print(f"{'модель':<14}{'параметров':>12}{'обучение, с':>13}{'точно':>8}{f'от {LONG_INPUT} символов':>18}")
 for name, model in models.items():
-    print(f"{name:<14}{format(sum(p.numel() for p in model.parameters()), '>12,').replace(',', ' ')}{histories[name]['seconds']:>13.0f}"
+    print(f"{name:<14}{utils.grouped(sum(p.numel() for p in model.parameters()), '>12,')}{histories[name]['seconds']:>13.0f}"
           f"{hits[name].mean():>8.1%}{hits[name][long].mean():>18.1%}")
 
 # %% [markdown]

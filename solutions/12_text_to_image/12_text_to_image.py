@@ -736,7 +736,7 @@ class LatentUNet(nn.Module):
 torch.manual_seed(0)
 _net = LatentUNet()
 n_params = sum(p.numel() for p in _net.parameters())
-print(f"параметров денойзера: {n_params:,}".replace(",", " "))
+print(f"параметров денойзера: {utils.grouped(n_params)}")
 utils.record("denoiser_params", n_params)
 with torch.no_grad():
     print("выход:", tuple(_net(torch.randn(2, 4, 12, 12), torch.tensor([0, 999]), torch.randn(2, 128)).shape))
